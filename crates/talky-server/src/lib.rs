@@ -1,0 +1,1 @@
+//! talky-server library

@@ -1,0 +1,3 @@
+//! talky-voice
+
+pub mod audio;
