@@ -11,6 +11,7 @@ pub mod minutes;
 pub mod model;
 pub mod phone;
 pub mod plans;
+pub mod rules;
 pub mod ports;
 
 pub use clock::{Clock, SystemClock};

@@ -1,1 +1,6 @@
-//! talky-providers
+//! Talky's real provider clients: mail (SMTP and the local outbox), speech-to-text,
+//! LLM and text-to-speech. Each implements a port trait from `talky-core`.
+
+pub mod mail;
+pub mod deepgram;
+pub mod llm;

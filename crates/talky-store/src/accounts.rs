@@ -390,6 +390,18 @@ impl AccountStore for SqlStore {
         Ok(row.into())
     }
 
+    async fn mark_profile_created(&self, user: UserId, now: DateTime<Utc>) -> StoreResult<bool> {
+        let mut tx = self.begin().await?;
+        let n = execute!(
+            tx,
+            "UPDATE users SET profile_created_at = $2 WHERE id = $1 AND profile_created_at IS NULL",
+            DbId(user.0),
+            micros(now)
+        )?;
+        tx.commit().await?;
+        Ok(n == 1)
+    }
+
     async fn get_tenant(&self, tenant: TenantId) -> StoreResult<Tenant> {
         let mut h = self.read().await?;
         let sql = format!("SELECT {TENANT_COLS} FROM tenants WHERE id = $1");

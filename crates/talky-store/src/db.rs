@@ -115,6 +115,7 @@ impl Handle {
         }
     }
 
+    #[allow(dead_code)]
     pub(crate) fn engine(&self) -> Engine {
         match self {
             Handle::SqliteConn(_) | Handle::SqliteTx(_) => Engine::Sqlite,

@@ -1,1 +1,2 @@
 //! talky-testkit
+pub mod deepgram;

@@ -32,6 +32,7 @@ CREATE TABLE users (
     name              TEXT,
     is_platform_admin BOOLEAN NOT NULL DEFAULT FALSE,
     is_active         BOOLEAN NOT NULL DEFAULT TRUE,
+    profile_created_at TIMESTAMPTZ,
     created_at        TIMESTAMPTZ NOT NULL
 );
 

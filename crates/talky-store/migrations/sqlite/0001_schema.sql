@@ -33,6 +33,7 @@ CREATE TABLE users (
     name              TEXT,
     is_platform_admin INTEGER NOT NULL DEFAULT 0,
     is_active         INTEGER NOT NULL DEFAULT 1,
+    profile_created_at TEXT,
     created_at        TEXT NOT NULL
 );
 

@@ -159,6 +159,8 @@ pub trait AccountStore: Send + Sync {
     async fn revoke_user_sessions(&self, user: UserId, now: DateTime<Utc>) -> StoreResult<u64>;
 
     async fn update_user_name(&self, user: UserId, name: &str) -> StoreResult<User>;
+    /// Records that the user's profile was confirmed; `true` the first time only.
+    async fn mark_profile_created(&self, user: UserId, now: DateTime<Utc>) -> StoreResult<bool>;
 
     async fn get_tenant(&self, tenant: TenantId) -> StoreResult<Tenant>;
     async fn update_tenant(&self, tenant: TenantId, patch: TenantPatch) -> StoreResult<Tenant>;

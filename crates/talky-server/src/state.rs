@@ -1,0 +1,30 @@
+//! Shared application state handed to every handler.
+
+use crate::auth::jwt::JwtKey;
+use crate::auth::ratelimit::RateLimiter;
+use crate::config::Config;
+use std::sync::atomic::AtomicUsize;
+use std::sync::Arc;
+use talky_core::ports::mail::Mailer;
+use talky_core::ports::store::Store;
+use talky_core::Clock;
+
+/// Everything a request may need. Cheap to clone (`Arc`).
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub mailer: Arc<dyn Mailer>,
+    pub clock: Arc<dyn Clock>,
+    pub config: Arc<Config>,
+    /// Session JWT key (A6).
+    pub jwt: JwtKey,
+    /// Per-call media token key (F9), distinct from the session key.
+    pub media_key: JwtKey,
+    /// register/login/verify per client IP (A13).
+    pub auth_limiter: RateLimiter,
+    /// Live voice sessions in this process (reported by `/health`).
+    pub active_sessions: Arc<AtomicUsize>,
+    /// `public_url` without a trailing slash.
+    pub public_url: String,
+}
+
+pub type SharedState = Arc<AppState>;
