@@ -146,8 +146,7 @@ mod tests {
 
     #[test]
     fn rejects_bad_windows() {
-        let mut r = CallingRules::default();
-        r.time_window_end = "09:00".into();
+        let mut r = CallingRules { time_window_end: "09:00".into(), ..Default::default() };
         assert_eq!(r.validate().unwrap_err().field, "time_window_end");
         r = CallingRules { timezone: "Mars/Base".into(), ..Default::default() };
         assert_eq!(r.validate().unwrap_err().field, "timezone");

@@ -2,5 +2,8 @@
 //! LLM and text-to-speech. Each implements a port trait from `talky-core`.
 
 pub mod mail;
+pub mod storage;
+pub mod telephony;
 pub mod deepgram;
 pub mod llm;
+pub mod cartesia;

@@ -16,7 +16,11 @@ use std::sync::Arc;
 use talky_core::ports::mail::Mailer;
 use talky_core::ports::store::Store;
 use talky_core::{Clock, SystemClock};
+use talky_core::ports::recording::RecordingStore;
+use talky_core::ports::telephony::Telephony;
 use talky_providers::mail::{OutboxMailer, SmtpMailer};
+use talky_providers::storage::LocalRecordingStore;
+use talky_providers::telephony::SimulatedCarrier;
 use tokio::net::TcpListener;
 use tower::Layer;
 use tower_http::normalize_path::NormalizePathLayer;
@@ -71,19 +75,39 @@ pub fn build_mailer(cfg: &Config) -> anyhow::Result<Arc<dyn Mailer>> {
     })
 }
 
-/// Builds the shared state from its parts (tests pass their own store, mailer and clock).
-pub fn build_state(
-    cfg: Config,
-    store: Arc<dyn Store>,
-    mailer: Arc<dyn Mailer>,
-    clock: Arc<dyn Clock>,
-) -> anyhow::Result<SharedState> {
+/// The replaceable services a server runs on (tests substitute their own).
+pub struct Services {
+    pub store: Arc<dyn Store>,
+    pub mailer: Arc<dyn Mailer>,
+    pub clock: Arc<dyn Clock>,
+    pub telephony: Arc<dyn Telephony>,
+    pub recordings: Arc<dyn RecordingStore>,
+}
+
+impl Services {
+    /// The configured mailer, the system clock, the simulated carrier and local recordings.
+    pub fn from_config(cfg: &Config, store: Arc<dyn Store>) -> anyhow::Result<Self> {
+        Ok(Self {
+            store,
+            mailer: build_mailer(cfg)?,
+            clock: Arc::new(SystemClock),
+            telephony: Arc::new(SimulatedCarrier::new()),
+            recordings: Arc::new(LocalRecordingStore::new(cfg.recordings_dir())),
+        })
+    }
+}
+
+/// Builds the shared state from its parts.
+pub fn build_state(cfg: Config, services: Services) -> anyhow::Result<SharedState> {
+    let Services { store, mailer, clock, telephony, recordings } = services;
     let jwt = load_or_create_secret(cfg.auth.jwt_secret.as_ref().map(|s| s.0.as_str()), &cfg.data_dir, "jwt_secret")?;
     let media = load_or_create_secret(cfg.media.token_secret.as_ref().map(|s| s.0.as_str()), &cfg.data_dir, "media_secret")?;
     Ok(Arc::new(AppState {
         store,
         mailer,
         clock,
+        telephony,
+        recordings,
         jwt: JwtKey::new(&jwt),
         media_key: JwtKey::new(&media),
         auth_limiter: RateLimiter::new(cfg.auth.ip_rate_per_min, 60),
@@ -118,9 +142,9 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let store = talky_store::connect(&url)
         .await
         .with_context(|| format!("opening database {}", redact_url(&url)))?;
-    let mailer = build_mailer(&cfg)?;
+    let services = Services::from_config(&cfg, store)?;
     let listen = cfg.listen;
-    let state = build_state(cfg, store, mailer, Arc::new(SystemClock))?;
+    let state = build_state(cfg, services)?;
     let listener = TcpListener::bind(listen)
         .await
         .with_context(|| format!("binding {listen}"))?;

@@ -202,3 +202,29 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
         ))
     }
 }
+
+/// `?page=&page_size=` with K3 bounds (`page ≥ 1`, `1 ≤ page_size ≤ 100`). A route whose
+/// query has other parameters too declares `page`/`page_size` itself (serde's `flatten`
+/// cannot read numbers from a query string) and builds a `PageParams` from them.
+#[derive(Debug, Clone, Copy, serde::Deserialize, utoipa::IntoParams)]
+pub struct PageParams {
+    /// 1-based page number.
+    pub page: Option<i64>,
+    /// Items per page, 1–100.
+    pub page_size: Option<i64>,
+}
+
+impl PageParams {
+    /// Validated page, `default_size` when `page_size` is absent.
+    pub fn page(&self, default_size: u32) -> Result<talky_core::ports::store::Page, ApiError> {
+        let page = self.page.unwrap_or(1);
+        if page < 1 || page > i64::from(u32::MAX) {
+            return Err(ApiError::validation("page", "must be at least 1"));
+        }
+        let size = self.page_size.unwrap_or(i64::from(default_size));
+        if !(1..=100).contains(&size) {
+            return Err(ApiError::validation("page_size", "must be between 1 and 100"));
+        }
+        Ok(talky_core::ports::store::Page::new(page as u32, size as u32))
+    }
+}

@@ -6,6 +6,8 @@ use crate::config::Config;
 use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
 use talky_core::ports::mail::Mailer;
+use talky_core::ports::recording::RecordingStore;
+use talky_core::ports::telephony::Telephony;
 use talky_core::ports::store::Store;
 use talky_core::Clock;
 
@@ -14,6 +16,10 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     pub mailer: Arc<dyn Mailer>,
     pub clock: Arc<dyn Clock>,
+    /// The carrier (simulated unless configured).
+    pub telephony: Arc<dyn Telephony>,
+    /// Where recording audio lives.
+    pub recordings: Arc<dyn RecordingStore>,
     pub config: Arc<Config>,
     /// Session JWT key (A6).
     pub jwt: JwtKey,

@@ -11,6 +11,13 @@
 mod db;
 mod accounts;
 mod admin;
+mod calls;
+mod campaigns;
+mod clients;
+mod dnc;
+mod dynamic;
+mod leads;
+mod reports;
 pub mod testing;
 
 pub use db::{DbId, DbTime, Engine};

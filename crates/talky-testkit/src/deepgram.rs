@@ -225,9 +225,7 @@ impl MockDeepgram {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("mock deepgram: bind 127.0.0.1:0");
-        let addr = listener
-            .local_addr()
-            .expect("mock deepgram: local address");
+        let addr = listener.local_addr().expect("mock deepgram: local address");
         let (kick, _) = broadcast::channel(16);
         let shared = Arc::new(Shared {
             inner: Mutex::new(Inner {
@@ -452,7 +450,7 @@ fn parse_params(query: &[(String, String)], flux: bool) -> Result<Params, String
         Some(v) => v
             .parse::<u32>()
             .ok()
-            .filter(|r| (8000..=48_000).contains(r) && r % 50 == 0)
+            .filter(|r| (8000..=48_000).contains(r) && r.is_multiple_of(50))
             .ok_or_else(|| format!("bad sample_rate: {v}"))?,
         None => return Err("sample_rate is required for raw audio".into()),
     };
@@ -683,7 +681,9 @@ async fn run_session(
                             r.audio.extend_from_slice(&audio);
                         }
                     });
-                    machine.audio(&audio, &mut outs);
+                    if !silent {
+                        machine.audio(&audio, &mut outs);
+                    }
                     for v in outs.drain(..) {
                         send(Out::Json(v));
                     }
@@ -691,7 +691,8 @@ async fn run_session(
                 Some(Ok(Message::Text(text))) => {
                     idle_deadline = idle_timeout.map(|t| Instant::now() + t);
                     shared.record(idx, |r| r.control.push(text.to_string()));
-                    let close = machine.control(text.as_str(), &mut outs);
+                    // Silent death ignores control messages too, CloseStream included.
+                    let close = !silent && machine.control(text.as_str(), &mut outs);
                     for v in outs.drain(..) {
                         send(Out::Json(v));
                     }
@@ -733,35 +734,14 @@ async fn run_session(
             }
             kicked = kick.recv() => {
                 let (code, reason) = kicked.unwrap_or((1001, "mock deepgram shutting down".into()));
-                // A kick is immediate: it does not wait behind queued (delayed) messages.
+                // A kick skips the latency (it still follows messages already queued) and also
+                // ends silent sessions.
                 let _ = tx.send((Instant::now(), Out::Close(code, reason)));
                 break;
             }
         }
     }
     drop(tx);
-    if silent {
-        // Silent death keeps the socket open until the client leaves or the mock is dropped.
-        writer.abort();
-        loop {
-            tokio::select! {
-                incoming = source.next() => match incoming {
-                    Some(Ok(Message::Binary(audio))) => shared.record(idx, |r| {
-                        r.audio_bytes += audio.len();
-                        r.binary_messages += 1;
-                    }),
-                    Some(Ok(Message::Text(text))) => {
-                        shared.record(idx, |r| r.control.push(text.to_string()))
-                    }
-                    Some(Ok(_)) => {}
-                    _ => break,
-                },
-                _ = kick.recv() => break,
-            }
-        }
-        shared.record(idx, |r| r.client_gone = true);
-        return;
-    }
     let _ = writer.await;
 }
 
@@ -839,8 +819,7 @@ impl Machine {
     fn new(p: Params, shared: Arc<Shared>, request_id: String) -> Self {
         let config = &shared.config;
         let bytes_per_sample = if p.mulaw { 1 } else { 2 };
-        let frame_bytes =
-            (p.sample_rate as usize * FRAME_MS as usize / 1000) * bytes_per_sample;
+        let frame_bytes = (p.sample_rate as usize * FRAME_MS as usize / 1000) * bytes_per_sample;
         Machine {
             voiced_rms: config.voiced_rms,
             min_voiced_ms: config.min_voiced_ms.max(FRAME_MS),
@@ -1176,7 +1155,11 @@ impl Machine {
             Ok(v) => v,
             Err(_) => return false,
         };
-        match value.get("type").and_then(Value::as_str).unwrap_or_default() {
+        match value
+            .get("type")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+        {
             "KeepAlive" => false,
             "Finalize" if !self.p.flux => {
                 if self.speaking {
@@ -1338,12 +1321,23 @@ mod tests {
         assert!(out.iter().all(|v| v["is_final"] == json!(false)));
         out.clear();
         m.audio(&silent_pcm(100), &mut out);
-        assert_eq!(kinds(&out), vec!["Results"]);
-        let fin = &out[0];
+        let finals: Vec<&Value> = out
+            .iter()
+            .filter(|v| v["is_final"] == json!(true))
+            .collect();
+        assert_eq!(finals.len(), 1, "{out:?}");
+        assert_eq!(out.last(), Some(finals[0]), "the final comes last");
+        let fin = finals[0];
         assert_eq!(fin["is_final"], json!(true));
         assert_eq!(fin["speech_final"], json!(true));
-        assert_eq!(fin["channel"]["alternatives"][0]["transcript"], "Hello there.");
-        assert_eq!(fin["channel"]["alternatives"][0]["words"][1]["word"], "there");
+        assert_eq!(
+            fin["channel"]["alternatives"][0]["transcript"],
+            "Hello there."
+        );
+        assert_eq!(
+            fin["channel"]["alternatives"][0]["words"][1]["word"],
+            "there"
+        );
         assert!((fin["start"].as_f64().unwrap() - 0.2).abs() < 1e-9);
         out.clear();
         // UtteranceEnd after 1000 ms of word gap in total.
@@ -1375,7 +1369,10 @@ mod tests {
         out.clear();
         assert!(!m.control(r#"{"type":"Finalize"}"#, &mut out));
         assert_eq!(out[0]["from_finalize"], json!(true));
-        assert_eq!(out[0]["channel"]["alternatives"][0]["transcript"], "one two");
+        assert_eq!(
+            out[0]["channel"]["alternatives"][0]["transcript"],
+            "one two"
+        );
         out.clear();
         assert!(m.control(r#"{"type":"CloseStream"}"#, &mut out));
         assert_eq!(kinds(&out), vec!["Metadata"]);
@@ -1413,10 +1410,7 @@ mod tests {
         for (i, v) in out.iter().enumerate() {
             assert_eq!(v["sequence_id"], json!(i), "sequence ids are dense");
         }
-        let ends: Vec<&Value> = out
-            .iter()
-            .filter(|v| v["event"] == "EndOfTurn")
-            .collect();
+        let ends: Vec<&Value> = out.iter().filter(|v| v["event"] == "EndOfTurn").collect();
         assert_eq!(ends[0]["transcript"], "yes please");
         assert_eq!(ends[0]["turn_index"], json!(0));
         assert_eq!(ends[1]["transcript"], "no");
@@ -1461,15 +1455,26 @@ mod tests {
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect()
         };
-        let base = [("model", "nova-3"), ("encoding", "linear16"), ("sample_rate", "16000")];
+        let base = [
+            ("model", "nova-3"),
+            ("encoding", "linear16"),
+            ("sample_rate", "16000"),
+        ];
         assert!(parse_params(&q(&base), false).is_ok());
         let mut bad = base.to_vec();
         bad.push(("diarize", "true"));
         assert!(parse_params(&q(&bad), false).is_err());
         let mut bad = base.to_vec();
         bad.push(("utterance_end_ms", "1000"));
-        assert!(parse_params(&q(&bad), false).is_err(), "needs interim_results");
-        let mut flux = vec![("model", "flux-general-en"), ("encoding", "linear16"), ("sample_rate", "16000")];
+        assert!(
+            parse_params(&q(&bad), false).is_err(),
+            "needs interim_results"
+        );
+        let mut flux = vec![
+            ("model", "flux-general-en"),
+            ("encoding", "linear16"),
+            ("sample_rate", "16000"),
+        ];
         assert!(parse_params(&q(&flux), true).is_ok());
         flux.push(("eot_threshold", "0.95"));
         assert!(parse_params(&q(&flux), true).is_err());

@@ -1,2 +1,4 @@
 //! talky-testkit
 pub mod deepgram;
+pub mod openai;
+pub mod cartesia;

@@ -156,7 +156,11 @@ impl ToolDefinition {
 
     /// The three agent tools of G26, in a stable order.
     pub fn agent_tools() -> Vec<Self> {
-        vec![Self::end_call(), Self::mark_goal(), Self::request_callback()]
+        vec![
+            Self::end_call(),
+            Self::mark_goal(),
+            Self::request_callback(),
+        ]
     }
 }
 
@@ -208,10 +212,9 @@ impl AgentTool {
             "markgoal" => {
                 let achieved = match obj.get("achieved") {
                     Some(Value::Bool(b)) => *b,
-                    Some(Value::String(s)) => matches!(
-                        s.trim().to_ascii_lowercase().as_str(),
-                        "true" | "yes" | "1"
-                    ),
+                    Some(Value::String(s)) => {
+                        matches!(s.trim().to_ascii_lowercase().as_str(), "true" | "yes" | "1")
+                    }
                     Some(Value::Number(n)) => n.as_f64().is_some_and(|n| n != 0.0),
                     _ => false,
                 };
@@ -220,9 +223,9 @@ impl AgentTool {
                     detail: text("detail"),
                 })
             }
-            "requestcallback" | "callback" | "callbacklater" => Some(AgentTool::RequestCallback {
-                when: text("when"),
-            }),
+            "requestcallback" | "callback" | "callbacklater" => {
+                Some(AgentTool::RequestCallback { when: text("when") })
+            }
             _ => None,
         }
     }

@@ -10,7 +10,7 @@
 //!   provider's network. The queue is unbounded on purpose: at 32 kB/s a stalled socket costs a
 //!   few hundred kB before the session's STT watchdog (behaviour G19) replaces the stream.
 //! * [`SttEventReceiver`] — a `futures` stream of [`SttEvent`]s in the order the provider produced
-//!   them. It also supports `try_next()` for polling without awaiting.
+//!   them. It also supports `try_recv()` for polling without awaiting.
 //!
 //! ## Event contract
 //!
@@ -324,16 +324,20 @@ pub enum SttError {
 impl SttError {
     /// True for 401/403: the key is wrong, retrying will not help.
     pub fn is_auth(&self) -> bool {
-        matches!(self, SttError::Rejected { status: 401 | 403, .. })
+        matches!(
+            self,
+            SttError::Rejected {
+                status: 401 | 403,
+                ..
+            }
+        )
     }
 
     /// True when retrying the same request later may succeed (timeouts, network errors, 408,
     /// 429, 5xx). G20 still retries the others a bounded number of times before failing over.
     pub fn is_transient(&self) -> bool {
         match self {
-            SttError::Rejected { status, .. } => {
-                *status == 408 || *status == 429 || *status >= 500
-            }
+            SttError::Rejected { status, .. } => *status == 408 || *status == 429 || *status >= 500,
             SttError::Timeout { .. } | SttError::Connect(_) => true,
             SttError::Config(_) => false,
         }
@@ -360,14 +364,16 @@ mod tests {
         stream.audio.finalize().unwrap();
         stream.audio.close().unwrap();
         assert_eq!(
-            backend.commands.try_next().unwrap(),
-            Some(SttCommand::Audio(Bytes::from_static(&[0, 0])))
+            backend.commands.try_recv(),
+            Ok(SttCommand::Audio(Bytes::from_static(&[0, 0])))
         );
+        assert_eq!(backend.commands.try_recv(), Ok(SttCommand::Finalize));
+        assert_eq!(backend.commands.try_recv(), Ok(SttCommand::Close));
         assert_eq!(
-            backend.commands.try_next().unwrap(),
-            Some(SttCommand::Finalize)
+            backend.commands.try_recv(),
+            Err(mpsc::TryRecvError::Empty),
+            "the empty buffer was not queued"
         );
-        assert_eq!(backend.commands.try_next().unwrap(), Some(SttCommand::Close));
 
         backend
             .events

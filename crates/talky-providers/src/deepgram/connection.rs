@@ -43,9 +43,10 @@ pub(super) async fn open(
         .as_str()
         .into_client_request()
         .map_err(|e| SttError::Config(format!("invalid deepgram URL {url}: {e}")))?;
-    let auth = HeaderValue::from_str(&format!("Token {}", config.api_key.trim())).map_err(|_| {
-        SttError::Config("deepgram api key contains characters not allowed in a header".into())
-    })?;
+    let auth =
+        HeaderValue::from_str(&format!("Token {}", config.api_key.trim())).map_err(|_| {
+            SttError::Config("deepgram api key contains characters not allowed in a header".into())
+        })?;
     request.headers_mut().insert(AUTHORIZATION, auth);
 
     let connect = tokio_tungstenite::connect_async_with_config(request, None, true);

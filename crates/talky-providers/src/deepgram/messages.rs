@@ -21,7 +21,12 @@ pub fn parse_v1_message(text: &str) -> Option<SttEvent> {
                 Ok(r) => r,
                 Err(e) => return Some(malformed("Results", &e)),
             };
-            let alt = r.channel.alternatives.into_iter().next().unwrap_or_default();
+            let alt = r
+                .channel
+                .alternatives
+                .into_iter()
+                .next()
+                .unwrap_or_default();
             if r.is_final {
                 Some(SttEvent::Final {
                     text: alt.transcript,

@@ -189,7 +189,11 @@ impl DeepgramConfig {
         }
         let path = url.path().trim_end_matches('/').to_string();
         if !path.ends_with("/listen") {
-            let suffix = if self.flux { "/v2/listen" } else { "/v1/listen" };
+            let suffix = if self.flux {
+                "/v2/listen"
+            } else {
+                "/v1/listen"
+            };
             url.set_path(&format!("{path}{suffix}"));
         }
         url.set_query(None);
@@ -361,7 +365,10 @@ mod tests {
         assert!(q.contains("encoding=mulaw&sample_rate=8000"), "{q}");
         assert!(q.contains("endpointing=false"), "{q}");
         assert!(q.contains("language=en-GB"), "{q}");
-        assert!(q.ends_with("keyterm=Talky+AI&keyterm=O%27Brien%26Co"), "{q}");
+        assert!(
+            q.ends_with("keyterm=Talky+AI&keyterm=O%27Brien%26Co"),
+            "{q}"
+        );
         // Flux never sends v1-only parameters.
         let q = query(&DeepgramConfig::flux("k").listen_url(&opts).unwrap());
         assert!(!q.contains("language") && !q.contains("channels"), "{q}");
@@ -378,8 +385,14 @@ mod tests {
             c.base_url = base.into();
             c.endpoint().map(|u| u.to_string())
         };
-        assert_eq!(ep("ws://127.0.0.1:9/", false).unwrap(), "ws://127.0.0.1:9/v1/listen");
-        assert_eq!(ep("http://127.0.0.1:9", true).unwrap(), "ws://127.0.0.1:9/v2/listen");
+        assert_eq!(
+            ep("ws://127.0.0.1:9/", false).unwrap(),
+            "ws://127.0.0.1:9/v1/listen"
+        );
+        assert_eq!(
+            ep("http://127.0.0.1:9", true).unwrap(),
+            "ws://127.0.0.1:9/v2/listen"
+        );
         assert_eq!(
             ep("https://proxy.example/dg", false).unwrap(),
             "wss://proxy.example/dg/v1/listen"
@@ -388,7 +401,10 @@ mod tests {
             ep("wss://api.deepgram.com/v2/listen?x=1", true).unwrap(),
             "wss://api.deepgram.com/v2/listen"
         );
-        assert!(matches!(ep("api.deepgram.com", false), Err(SttError::Config(_))));
+        assert!(matches!(
+            ep("api.deepgram.com", false),
+            Err(SttError::Config(_))
+        ));
         assert!(matches!(ep("ftp://x", false), Err(SttError::Config(_))));
     }
 

@@ -111,6 +111,8 @@ pub(crate) struct Assembler {
     tools_seen: bool,
     finish: Option<String>,
     usage: Option<Usage>,
+    /// Content and tool-call deltas received (progress, for the G16 deadlines).
+    fragments: u64,
 }
 
 /// Key used for the legacy `function_call` delta (never a real index).
@@ -123,6 +125,11 @@ impl Assembler {
 
     pub(crate) fn pop(&mut self) -> Option<LlmEvent> {
         self.events.pop_front()
+    }
+
+    /// Number of content / tool-call deltas received so far.
+    pub(crate) fn fragments(&self) -> u64 {
+        self.fragments
     }
 
     pub(crate) fn finish_seen(&self) -> bool {
@@ -170,11 +177,13 @@ impl Assembler {
     fn on_delta(&mut self, delta: Delta) {
         if let Some(text) = delta.content {
             if !text.is_empty() {
+                self.fragments += 1;
                 self.text_seen = true;
                 self.events.push_back(LlmEvent::Token(text));
             }
         }
         for tc in delta.tool_calls.unwrap_or_default() {
+            self.fragments += 1;
             let index = match tc.index {
                 Some(i) => i,
                 // Servers that omit `index`: a new id starts a new call, otherwise continue
@@ -194,6 +203,7 @@ impl Assembler {
             }
         }
         if let Some(f) = delta.function_call {
+            self.fragments += 1;
             let call = self.calls.entry(LEGACY_FUNCTION_INDEX).or_default();
             merge_function(call, f);
         }

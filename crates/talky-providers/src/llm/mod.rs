@@ -254,10 +254,26 @@ fn wire_message(m: &ChatMessage) -> Value {
 }
 
 /// Maps a non-2xx response to a typed error.
+/// Longest error body read (the rest is ignored).
+const MAX_ERROR_BODY: usize = 64 * 1024;
+/// Upper bound on reading an error body.
+const ERROR_BODY_TIMEOUT: Duration = Duration::from_secs(2);
+
 async fn error_from_response(resp: reqwest::Response) -> LlmError {
     let status = resp.status().as_u16();
     let retry_after = parse_retry_after(resp.headers());
-    let text = resp.text().await.unwrap_or_default();
+    let mut body = resp.bytes_stream();
+    let mut raw = Vec::new();
+    let read = async {
+        while let Some(Ok(chunk)) = body.next().await {
+            raw.extend_from_slice(&chunk);
+            if raw.len() >= MAX_ERROR_BODY {
+                break;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(ERROR_BODY_TIMEOUT, read).await;
+    let text = String::from_utf8_lossy(&raw).into_owned();
     let message = match serde_json::from_str::<Value>(&text) {
         Ok(v) => match v.get("error") {
             Some(e) => error_message(e),
@@ -299,24 +315,40 @@ fn without_url(e: reqwest::Error) -> reqwest::Error {
     e.without_url()
 }
 
-/// Body → events for one streamed completion.
+/// Body → events for one streamed completion, with the G16 deadlines.
+///
+/// Deadlines only run inside [`ChatStream::next_event`], i.e. while the consumer is waiting:
+/// the first fragment (a content or tool-call delta) must arrive within the first-token budget
+/// (total waiting time, response headers included), every further fragment within
+/// `inter` of the previous one. Keep-alive comments and empty chunks are not progress.
 struct ChatStream {
     body: BoxStream<'static, reqwest::Result<bytes::Bytes>>,
     sse: sse::SseDecoder,
     asm: Assembler,
     body_done: bool,
     finished: bool,
+    /// Waiting time left for the first fragment.
+    first_left: Duration,
+    inter: Duration,
+    fragment_seen: bool,
 }
 
 impl ChatStream {
     /// The next event; `None` after `Done` or an error.
     async fn next_event(&mut self) -> Option<Result<LlmEvent, LlmError>> {
-        loop {
+        let call_start = Instant::now();
+        let mut deadline = call_start
+            + if self.fragment_seen {
+                self.inter
+            } else {
+                self.first_left
+            };
+        let out = loop {
             if let Some(ev) = self.asm.pop() {
-                return Some(Ok(ev));
+                break Some(Ok(ev));
             }
             if self.finished {
-                return None;
+                break None;
             }
             let data = if self.body_done {
                 self.sse.finish()
@@ -324,20 +356,30 @@ impl ChatStream {
                 self.sse.next_data()
             };
             match data {
-                Some(Ok(data)) => match self.asm.on_data(&data) {
-                    Ok(Step::Continue) => {}
-                    Ok(Step::Done) => {
-                        self.asm.finish();
-                        self.finished = true;
+                Some(Ok(data)) => {
+                    let before = self.asm.fragments();
+                    match self.asm.on_data(&data) {
+                        Ok(Step::Continue) => {}
+                        Ok(Step::Done) => {
+                            self.asm.finish();
+                            self.finished = true;
+                        }
+                        Err(e) => {
+                            self.finished = true;
+                            break Some(Err(e));
+                        }
                     }
-                    Err(e) => {
-                        self.finished = true;
-                        return Some(Err(e));
+                    if self.asm.fragments() > before {
+                        if !self.fragment_seen {
+                            self.fragment_seen = true;
+                            self.first_left = Duration::ZERO;
+                        }
+                        deadline = Instant::now() + self.inter;
                     }
-                },
+                }
                 Some(Err(e)) => {
                     self.finished = true;
-                    return Some(Err(e));
+                    break Some(Err(e));
                 }
                 None if self.body_done => {
                     self.finished = true;
@@ -346,48 +388,43 @@ impl ChatStream {
                         tracing::debug!("llm stream ended without [DONE] after finish_reason");
                         self.asm.finish();
                     } else {
-                        return Some(Err(LlmError::Broken(
+                        break Some(Err(LlmError::Broken(
                             "connection closed before [DONE]".into(),
                         )));
                     }
                 }
-                None => match self.body.next().await {
-                    Some(Ok(bytes)) => self.sse.push(&bytes),
-                    Some(Err(e)) => {
+                None => match tokio::time::timeout_at(deadline, self.body.next()).await {
+                    Err(_) => {
                         self.finished = true;
-                        return Some(Err(LlmError::Broken(without_url(e).to_string())));
+                        let kind = if self.fragment_seen {
+                            TimeoutKind::InterToken
+                        } else {
+                            TimeoutKind::FirstToken
+                        };
+                        break Some(Err(LlmError::Timeout(kind)));
                     }
-                    None => self.body_done = true,
+                    Ok(Some(Ok(bytes))) => self.sse.push(&bytes),
+                    Ok(Some(Err(e))) => {
+                        self.finished = true;
+                        break Some(Err(LlmError::Broken(without_url(e).to_string())));
+                    }
+                    Ok(None) => self.body_done = true,
                 },
             }
+        };
+        if !self.fragment_seen {
+            self.first_left = self.first_left.saturating_sub(call_start.elapsed());
         }
+        out
     }
-}
 
-/// Applies the G16 deadlines around `next_event`: the clock runs only inside each poll.
-fn with_deadlines(
-    inner: ChatStream,
-    first_budget: Duration,
-    inter: Duration,
-) -> BoxStream<'static, Result<LlmEvent, LlmError>> {
-    stream::unfold(
-        Some((inner, 0usize)),
-        move |state| async move {
-            let (mut inner, emitted) = state?;
-            let (budget, kind) = if emitted == 0 {
-                (first_budget, TimeoutKind::FirstToken)
-            } else {
-                (inter, TimeoutKind::InterToken)
-            };
-            match tokio::time::timeout(budget, inner.next_event()).await {
-                Ok(Some(Ok(ev))) => Some((Ok(ev), Some((inner, emitted + 1)))),
-                Ok(Some(Err(e))) => Some((Err(e), None)),
-                Ok(None) => None,
-                Err(_) => Some((Err(LlmError::Timeout(kind)), None)),
-            }
-        },
-    )
-    .boxed()
+    fn into_stream(self) -> BoxStream<'static, Result<LlmEvent, LlmError>> {
+        stream::unfold(self, |mut st| async move {
+            let ev = st.next_event().await?;
+            Some((ev, st))
+        })
+        .boxed()
+    }
 }
 
 #[async_trait]
@@ -436,8 +473,11 @@ impl Llm for OpenAiCompatLlm {
             asm: Assembler::new(),
             body_done: false,
             finished: false,
+            first_left: remaining,
+            inter,
+            fragment_seen: false,
         };
-        Ok(with_deadlines(inner, remaining, inter))
+        Ok(inner.into_stream())
     }
 
     async fn complete(&self, req: ChatRequest) -> Result<String, LlmError> {
@@ -456,7 +496,10 @@ impl Llm for OpenAiCompatLlm {
             .await
             .map_err(|e| transport_error(e, TimeoutKind::Request))?;
         let v: Value = serde_json::from_str(&text).map_err(|e| {
-            LlmError::Protocol(format!("malformed completion ({e}): {}", truncate(&text, 200)))
+            LlmError::Protocol(format!(
+                "malformed completion ({e}): {}",
+                truncate(&text, 200)
+            ))
         })?;
         if let Some(err) = v.get("error") {
             return Err(LlmError::Server {
@@ -478,7 +521,10 @@ impl Llm for OpenAiCompatLlm {
 /// Events equivalent to a non-streamed `chat.completion` body.
 fn completion_events(text: &str) -> Result<Vec<LlmEvent>, LlmError> {
     let v: Value = serde_json::from_str(text).map_err(|e| {
-        LlmError::Protocol(format!("malformed completion ({e}): {}", truncate(text, 200)))
+        LlmError::Protocol(format!(
+            "malformed completion ({e}): {}",
+            truncate(text, 200)
+        ))
     })?;
     if let Some(err) = v.get("error") {
         return Err(LlmError::Broken(error_message(err)));
@@ -525,7 +571,10 @@ mod tests {
             base_url: "api.groq.com/openai/v1".into(),
             ..LlmConfig::default()
         };
-        assert!(matches!(OpenAiCompatLlm::new(cfg), Err(LlmError::Config(_))));
+        assert!(matches!(
+            OpenAiCompatLlm::new(cfg),
+            Err(LlmError::Config(_))
+        ));
         let llm = OpenAiCompatLlm::new(LlmConfig::default()).unwrap();
         assert_eq!(
             llm.endpoint(),

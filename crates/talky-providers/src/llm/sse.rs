@@ -117,7 +117,8 @@ mod tests {
 
     #[test]
     fn splits_events_across_arbitrary_boundaries() {
-        let body = ": keep-alive\r\n\r\ndata: {\"a\":\"é\"}\r\n\r\ndata:{\"b\":1}\n\ndata: [DONE]\n\n";
+        let body =
+            ": keep-alive\r\n\r\ndata: {\"a\":\"é\"}\r\n\r\ndata:{\"b\":1}\n\ndata: [DONE]\n\n";
         let bytes = body.as_bytes();
         for split in 0..bytes.len() {
             let mut d = SseDecoder::new();
@@ -128,7 +129,11 @@ mod tests {
             if let Some(x) = d.finish() {
                 got.push(x.unwrap());
             }
-            assert_eq!(got, vec!["{\"a\":\"é\"}", "{\"b\":1}", "[DONE]"], "split {split}");
+            assert_eq!(
+                got,
+                vec!["{\"a\":\"é\"}", "{\"b\":1}", "[DONE]"],
+                "split {split}"
+            );
         }
     }
 

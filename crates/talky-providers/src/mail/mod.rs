@@ -22,6 +22,11 @@ pub(crate) fn build_message(from: &Mailbox, msg: &MailMessage) -> Result<Message
     let builder = Message::builder()
         .from(from.clone())
         .to(to)
+        .message_id(Some(format!(
+            "<{}@{}>",
+            uuid::Uuid::new_v4().simple(),
+            from.email.domain()
+        )))
         .subject(msg.subject.clone());
     let text = SinglePart::builder()
         .header(ContentType::TEXT_PLAIN)

@@ -8,6 +8,7 @@
 
 pub mod jwt;
 pub mod links;
+pub mod media;
 pub mod ratelimit;
 
 use crate::error::ApiError;

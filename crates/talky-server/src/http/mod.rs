@@ -3,6 +3,7 @@
 //! errors for responses axum produces itself (unknown route, wrong method), CORS, tracing,
 //! body limit. Trailing slashes are trimmed before routing, so `/plans/` is `/plans`.
 
+pub mod openapi;
 pub mod pages;
 pub mod routes;
 
@@ -17,18 +18,23 @@ use axum::Router;
 use tower_http::cors::{AllowOrigin, Any, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
 
 /// JSON bodies above this are refused with 413 (K2).
 pub const JSON_BODY_LIMIT: usize = 1024 * 1024;
 
 /// Builds the application router (without trailing-slash normalisation; see [`crate::app`]).
 pub fn router(state: SharedState) -> Router {
-    let api = routes::api_router();
+    let (api, doc) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .nest("/api/v1", routes::api_router())
+        .split_for_parts();
     let cors = cors_layer(&state.config.cors_origins);
     let mut app = Router::new()
         .merge(routes::root::router())
         .merge(pages::router())
-        .nest("/api/v1", api)
+        .merge(openapi::router(doc))
+        .merge(api)
         .fallback(|| async { ApiError::not_found("Not Found") })
         .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))
         .layer(middleware::from_fn(json_errors))

@@ -94,3 +94,40 @@ fn cli_config_example_and_admin_create() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("listen"));
 }
+
+#[tokio::test]
+async fn openapi_lists_routes_and_docs_work_offline() {
+    let app = crate::helpers::spawn_app(talky_store::Engine::Sqlite).await;
+    let (s, doc) = json(app.client.get(app.url("/api/v1/openapi.json")).send().await.unwrap()).await;
+    assert_eq!(s, 200);
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
+    let paths = doc["paths"].as_object().unwrap();
+    for (path, method) in [
+        ("/api/v1/plans", "get"),
+        ("/api/v1/auth/register", "post"),
+        ("/api/v1/auth/login", "post"),
+        ("/api/v1/auth/verify", "post"),
+        ("/api/v1/auth/me", "get"),
+        ("/api/v1/auth/me", "patch"),
+        ("/api/v1/auth/logout", "post"),
+        ("/api/v1/auth/create-profile", "post"),
+        ("/api/v1/tenant", "get"),
+        ("/api/v1/tenant", "patch"),
+        ("/api/v1/tenant/members", "get"),
+        ("/api/v1/tenant/members", "post"),
+        ("/api/v1/tenant/members/{user_id}", "delete"),
+        ("/api/v1/admin/tenants", "get"),
+        ("/api/v1/admin/tenants/{tenant_id}", "get"),
+        ("/api/v1/admin/tenants/{tenant_id}/minutes", "patch"),
+        ("/api/v1/admin/users", "get"),
+    ] {
+        assert!(paths.get(path).and_then(|p| p.get(method)).is_some(), "{method} {path} missing");
+    }
+    assert!(doc["components"]["schemas"]["ErrorBody"].is_object());
+    let r = app.client.get(app.url("/docs")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let html = r.text().await.unwrap();
+    assert!(html.contains("/api/v1/openapi.json"));
+    assert!(!html.contains("http://") && !html.contains("https://"), "docs page must not fetch external assets");
+    app.cleanup().await;
+}

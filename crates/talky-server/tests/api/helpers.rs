@@ -11,6 +11,8 @@ use talky_core::Clock;
 use talky_server::config::{Config, Secret};
 use talky_store::testing::TestDb;
 use talky_store::Engine;
+use talky_providers::storage::LocalRecordingStore;
+use talky_providers::telephony::SimulatedCarrier;
 use tokio::sync::mpsc;
 
 /// A clock tests move by hand.
@@ -45,6 +47,10 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub clock: ManualClock,
     pub store: Arc<dyn Store>,
+    /// The simulated carrier: what was hung up.
+    pub carrier: Arc<SimulatedCarrier>,
+    /// Where recordings are stored.
+    pub recordings_dir: std::path::PathBuf,
     pub mail: tokio::sync::Mutex<mpsc::UnboundedReceiver<MailMessage>>,
     db: Option<TestDb>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
@@ -78,13 +84,15 @@ pub async fn spawn_app_with(engine: Engine, opts: Options) -> TestApp {
     cfg.auth.ip_rate_per_min = opts.ip_rate_per_min;
     let (tx, rx) = mpsc::unbounded_channel();
     let clock = ManualClock(Arc::new(Mutex::new(Utc::now())));
-    let state = talky_server::app::build_state(
-        cfg,
-        store.clone(),
-        Arc::new(CapturingMailer(tx)),
-        Arc::new(clock.clone()),
-    )
-    .unwrap();
+    let carrier = Arc::new(SimulatedCarrier::new());
+    let services = talky_server::app::Services {
+        store: store.clone(),
+        mailer: Arc::new(CapturingMailer(tx)),
+        clock: Arc::new(clock.clone()),
+        telephony: carrier.clone(),
+        recordings: Arc::new(LocalRecordingStore::new(dir.path().join("recordings"))),
+    };
+    let state = talky_server::app::build_state(cfg, services).unwrap();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(async move {
         talky_server::app::serve(listener, state, async {
@@ -98,6 +106,8 @@ pub async fn spawn_app_with(engine: Engine, opts: Options) -> TestApp {
         client: reqwest::Client::new(),
         clock,
         store,
+        carrier,
+        recordings_dir: dir.path().join("recordings"),
         mail: tokio::sync::Mutex::new(rx),
         db: Some(db),
         shutdown: Some(stop_tx),

@@ -5,9 +5,23 @@
 
 mod accounts;
 mod admin;
+mod calls;
+mod campaigns;
+mod clients;
+mod dnc;
+mod leads;
+mod page;
+mod reports;
 
 pub use accounts::*;
 pub use admin::*;
+pub use calls::*;
+pub use campaigns::*;
+pub use clients::*;
+pub use dnc::*;
+pub use leads::*;
+pub use page::*;
+pub use reports::*;
 
 /// Errors every store method may return.
 #[derive(Debug, thiserror::Error)]
@@ -32,6 +46,32 @@ pub enum StoreError {
 pub type StoreResult<T> = Result<T, StoreError>;
 
 /// Everything the server needs from persistence.
-pub trait Store: AccountStore + PlatformAdminStore + Send + Sync + 'static {}
+pub trait Store:
+    AccountStore
+    + PlatformAdminStore
+    + CampaignStore
+    + LeadStore
+    + ClientStore
+    + DncStore
+    + CallStore
+    + ReportStore
+    + Send
+    + Sync
+    + 'static
+{
+}
 
-impl<T> Store for T where T: AccountStore + PlatformAdminStore + Send + Sync + 'static {}
+impl<T> Store for T where
+    T: AccountStore
+        + PlatformAdminStore
+        + CampaignStore
+        + LeadStore
+        + ClientStore
+        + DncStore
+        + CallStore
+        + ReportStore
+        + Send
+        + Sync
+        + 'static
+{
+}

@@ -6,21 +6,22 @@ use crate::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::state::SharedState;
 use crate::usage::tenant_minutes;
 use axum::extract::State;
-use axum::routing::{get, patch};
-use axum::Router;
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::{router::OpenApiRouter, routes};
+use crate::http::openapi::ErrorBody;
 use talky_core::ports::store::Tenant;
 use talky_core::TenantId;
 
-pub fn router() -> Router<SharedState> {
-    Router::new()
-        .route("/admin/tenants", get(list_tenants))
-        .route("/admin/tenants/{tenant_id}", get(get_tenant))
-        .route("/admin/tenants/{tenant_id}/minutes", patch(set_minutes))
-        .route("/admin/users", get(list_users))
+pub fn router() -> OpenApiRouter<SharedState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_tenants))
+        .routes(routes!(get_tenant))
+        .routes(routes!(set_minutes))
+        .routes(routes!(list_users))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct AdminTenant {
     id: String,
     business_name: String,
@@ -40,6 +41,8 @@ async fn render(state: &SharedState, t: Tenant) -> ApiResult<AdminTenant> {
     })
 }
 
+#[utoipa::path(get, path = "/admin/tenants", tag = "admin", security(("bearer" = [])),
+    responses((status = 200, body = [AdminTenant]), (status = 403, description = "Admin access required", body = ErrorBody)))]
 async fn list_tenants(State(state): State<SharedState>, _a: PlatformAdmin) -> ApiResult<ApiJson<Vec<AdminTenant>>> {
     let mut out = Vec::new();
     for t in state.store.admin_list_tenants().await? {
@@ -48,6 +51,9 @@ async fn list_tenants(State(state): State<SharedState>, _a: PlatformAdmin) -> Ap
     Ok(ApiJson(out))
 }
 
+#[utoipa::path(get, path = "/admin/tenants/{tenant_id}", tag = "admin", security(("bearer" = [])),
+    params(("tenant_id" = String, Path, format = Uuid)),
+    responses((status = 200, body = AdminTenant), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn get_tenant(
     State(state): State<SharedState>,
     _a: PlatformAdmin,
@@ -57,12 +63,15 @@ async fn get_tenant(
     Ok(ApiJson(render(&state, t).await?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 struct MinutesQuery {
     minutes_allocated: i64,
 }
 
+#[utoipa::path(patch, path = "/admin/tenants/{tenant_id}/minutes", tag = "admin", security(("bearer" = [])),
+    params(("tenant_id" = String, Path, format = Uuid), MinutesQuery),
+    responses((status = 200, description = "Minutes updated"), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn set_minutes(
     State(state): State<SharedState>,
     _a: PlatformAdmin,
@@ -83,7 +92,7 @@ async fn set_minutes(
     })))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct AdminUser {
     id: String,
     email: String,
@@ -91,6 +100,8 @@ struct AdminUser {
     tenant_id: Option<String>,
 }
 
+#[utoipa::path(get, path = "/admin/users", tag = "admin", security(("bearer" = [])),
+    responses((status = 200, body = [AdminUser]), (status = 403, body = ErrorBody)))]
 async fn list_users(State(state): State<SharedState>, _a: PlatformAdmin) -> ApiResult<ApiJson<Vec<AdminUser>>> {
     let users = state.store.admin_list_users().await?;
     Ok(ApiJson(

@@ -13,22 +13,23 @@ use crate::extract::{ApiJson, ApiQuery, ClientIp};
 use crate::state::SharedState;
 use crate::usage::tenant_minutes;
 use axum::extract::State;
-use axum::routing::{get, post};
-use axum::Router;
 use chrono::Duration;
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::{router::OpenApiRouter, routes};
+use crate::http::openapi::{DetailResponse, ErrorBody};
 use talky_core::ports::mail::MailMessage;
 use talky_core::ports::store::{LinkPayload, NewAuthLink, SessionContext, StoreError};
 use talky_core::{Email, TenantId};
 
-pub fn router() -> Router<SharedState> {
-    Router::new()
-        .route("/auth/register", post(register))
-        .route("/auth/login", post(login))
-        .route("/auth/verify", post(verify))
-        .route("/auth/me", get(me).patch(update_me))
-        .route("/auth/logout", post(logout))
-        .route("/auth/create-profile", post(create_profile))
+pub fn router() -> OpenApiRouter<SharedState> {
+    OpenApiRouter::new()
+        .routes(routes!(register))
+        .routes(routes!(login))
+        .routes(routes!(verify))
+        .routes(routes!(me, update_me))
+        .routes(routes!(logout))
+        .routes(routes!(create_profile))
 }
 
 pub const LINK_SENT: &str = "Magic link sent to your email. Please check your inbox.";
@@ -90,7 +91,7 @@ pub async fn issue_link(state: &SharedState, email: &Email, payload: LinkPayload
     Ok(())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct RegisterRequest {
     email: String,
@@ -105,8 +106,9 @@ fn default_plan() -> String {
     "basic".into()
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct RegisterResponse {
+    #[schema(value_type = String, format = Uuid)]
     id: TenantId,
     email: String,
     business_name: String,
@@ -115,6 +117,8 @@ struct RegisterResponse {
     message: &'static str,
 }
 
+#[utoipa::path(post, path = "/auth/register", tag = "auth", request_body = RegisterRequest,
+    responses((status = 200, body = RegisterResponse), (status = 400, description = "Invalid plan_id / Email already registered", body = ErrorBody), (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)))]
 async fn register(
     State(state): State<SharedState>,
     ip: ClientIp,
@@ -162,18 +166,21 @@ async fn register(
     }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct LoginRequest {
     email: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct LoginResponse {
     email: String,
     message: &'static str,
 }
 
+#[utoipa::path(post, path = "/auth/login", tag = "auth", request_body = LoginRequest,
+    description = "Always the same answer, whether or not the address has an account (A5).",
+    responses((status = 200, body = LoginResponse), (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)))]
 async fn login(
     State(state): State<SharedState>,
     ip: ClientIp,
@@ -201,13 +208,13 @@ async fn login(
     }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct VerifyRequest {
     token: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct VerifyResponse {
     access_token: String,
     token_type: &'static str,
@@ -215,6 +222,8 @@ struct VerifyResponse {
     user: MeResponse,
 }
 
+#[utoipa::path(post, path = "/auth/verify", tag = "auth", request_body = VerifyRequest,
+    responses((status = 200, body = VerifyResponse), (status = 401, description = "Invalid or expired link", body = ErrorBody), (status = 409, body = ErrorBody), (status = 429, body = ErrorBody)))]
 async fn verify(
     State(state): State<SharedState>,
     ip: ClientIp,
@@ -254,7 +263,7 @@ async fn verify(
 }
 
 /// The A10 object.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct MeResponse {
     id: String,
     email: String,
@@ -299,16 +308,20 @@ pub async fn me_response(state: &SharedState, ctx: &SessionContext) -> ApiResult
     Ok(resp)
 }
 
+#[utoipa::path(get, path = "/auth/me", tag = "auth", security(("bearer" = [])),
+    responses((status = 200, body = MeResponse), (status = 401, body = ErrorBody)))]
 async fn me(State(state): State<SharedState>, p: Principal) -> ApiResult<ApiJson<MeResponse>> {
     Ok(ApiJson(me_response(&state, &p.ctx).await?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct UpdateMeRequest {
     name: String,
 }
 
+#[utoipa::path(patch, path = "/auth/me", tag = "auth", security(("bearer" = [])), request_body = UpdateMeRequest,
+    responses((status = 200, body = MeResponse), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn update_me(
     State(state): State<SharedState>,
     p: Principal,
@@ -324,13 +337,15 @@ async fn update_me(
     Ok(ApiJson(me_response(&state, &ctx).await?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 struct LogoutQuery {
     #[serde(default)]
     all: bool,
 }
 
+#[utoipa::path(post, path = "/auth/logout", tag = "auth", security(("bearer" = [])), params(LogoutQuery),
+    responses((status = 200, body = DetailResponse), (status = 401, body = ErrorBody)))]
 async fn logout(
     State(state): State<SharedState>,
     p: Principal,
@@ -345,6 +360,8 @@ async fn logout(
     Ok(ApiJson(serde_json::json!({"detail": "Logged out"})))
 }
 
+#[utoipa::path(post, path = "/auth/create-profile", tag = "auth", security(("bearer" = [])),
+    responses((status = 200, body = DetailResponse), (status = 401, body = ErrorBody)))]
 async fn create_profile(
     State(state): State<SharedState>,
     p: Principal,

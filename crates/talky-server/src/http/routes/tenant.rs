@@ -8,22 +8,23 @@ use crate::state::SharedState;
 use crate::usage::tenant_minutes;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{delete, get};
-use axum::Router;
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
+use crate::http::openapi::{DetailResponse, ErrorBody};
 use talky_core::model::Role;
 use talky_core::ports::store::{LinkPayload, Member, Tenant, TenantPatch};
 use talky_core::rules::{CallingRules, RecordingPolicy};
 use talky_core::{Email, UserId};
 
-pub fn router() -> Router<SharedState> {
-    Router::new()
-        .route("/tenant", get(get_tenant).patch(update))
-        .route("/tenant/members", get(list_members).post(invite))
-        .route("/tenant/members/{user_id}", delete(remove_member))
+pub fn router() -> OpenApiRouter<SharedState> {
+    OpenApiRouter::new()
+        .routes(routes!(get_tenant, update))
+        .routes(routes!(list_members, invite))
+        .routes(routes!(remove_member))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct TenantResponse {
     id: String,
     business_name: String,
@@ -32,7 +33,9 @@ struct TenantResponse {
     minutes_used: i64,
     minutes_remaining: Option<i64>,
     minutes_unlimited: bool,
+    #[schema(value_type = Object)]
     calling_rules: CallingRules,
+    #[schema(value_type = Object)]
     recording: RecordingPolicy,
     created_at: String,
 }
@@ -53,12 +56,14 @@ async fn render(state: &SharedState, t: &Tenant) -> ApiResult<TenantResponse> {
     })
 }
 
+#[utoipa::path(get, path = "/tenant", tag = "tenant", security(("bearer" = [])),
+    responses((status = 200, body = TenantResponse), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 async fn get_tenant(State(state): State<SharedState>, t: TenantCtx) -> ApiResult<ApiJson<TenantResponse>> {
     let tenant = state.store.get_tenant(t.tenant_id).await.or_not_found("Tenant not found")?;
     Ok(ApiJson(render(&state, &tenant).await?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct UpdateTenantRequest {
     #[serde(default)]
@@ -83,6 +88,9 @@ fn parse_setting<T: serde::de::DeserializeOwned>(
     Ok(value)
 }
 
+#[utoipa::path(patch, path = "/tenant", tag = "tenant", security(("bearer" = [])), request_body = UpdateTenantRequest,
+    description = "Owner only.",
+    responses((status = 200, body = TenantResponse), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn update(
     State(state): State<SharedState>,
     OwnerCtx(t): OwnerCtx,
@@ -115,7 +123,7 @@ async fn update(
     Ok(ApiJson(render(&state, &tenant).await?))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct MemberResponse {
     user_id: String,
     email: String,
@@ -136,16 +144,19 @@ impl From<Member> for MemberResponse {
     }
 }
 
+#[utoipa::path(get, path = "/tenant/members", tag = "tenant", security(("bearer" = [])),
+    responses((status = 200, body = [MemberResponse]), (status = 403, body = ErrorBody)))]
 async fn list_members(State(state): State<SharedState>, t: TenantCtx) -> ApiResult<ApiJson<Vec<MemberResponse>>> {
     let members = state.store.list_members(t.tenant_id).await?;
     Ok(ApiJson(members.into_iter().map(MemberResponse::from).collect()))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct InviteRequest {
     email: String,
     #[serde(default = "default_role")]
+    #[schema(value_type = String, example = "member")]
     role: Role,
 }
 
@@ -153,6 +164,9 @@ fn default_role() -> Role {
     Role::Member
 }
 
+#[utoipa::path(post, path = "/tenant/members", tag = "tenant", security(("bearer" = [])), request_body = InviteRequest,
+    description = "Owner only. Mails an invite link; verifying it creates the membership.",
+    responses((status = 201, description = "Invitation sent"), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn invite(
     State(state): State<SharedState>,
     OwnerCtx(t): OwnerCtx,
@@ -180,6 +194,9 @@ async fn invite(
     ))
 }
 
+#[utoipa::path(delete, path = "/tenant/members/{user_id}", tag = "tenant", security(("bearer" = [])),
+    params(("user_id" = String, Path, format = Uuid)),
+    responses((status = 200, body = DetailResponse), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, description = "Last owner", body = ErrorBody)))]
 async fn remove_member(
     State(state): State<SharedState>,
     OwnerCtx(t): OwnerCtx,
