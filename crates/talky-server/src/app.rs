@@ -82,6 +82,7 @@ pub struct Services {
     pub clock: Arc<dyn Clock>,
     pub telephony: Arc<dyn Telephony>,
     pub recordings: Arc<dyn RecordingStore>,
+    pub voice: crate::voice::VoiceProviders,
 }
 
 impl Services {
@@ -93,13 +94,14 @@ impl Services {
             clock: Arc::new(SystemClock),
             telephony: Arc::new(SimulatedCarrier::new()),
             recordings: Arc::new(LocalRecordingStore::new(cfg.recordings_dir())),
+            voice: crate::voice::VoiceProviders::from_config(cfg)?,
         })
     }
 }
 
 /// Builds the shared state from its parts.
 pub fn build_state(cfg: Config, services: Services) -> anyhow::Result<SharedState> {
-    let Services { store, mailer, clock, telephony, recordings } = services;
+    let Services { store, mailer, clock, telephony, recordings, voice } = services;
     let jwt = load_or_create_secret(cfg.auth.jwt_secret.as_ref().map(|s| s.0.as_str()), &cfg.data_dir, "jwt_secret")?;
     let media = load_or_create_secret(cfg.media.token_secret.as_ref().map(|s| s.0.as_str()), &cfg.data_dir, "media_secret")?;
     Ok(Arc::new(AppState {
@@ -108,6 +110,7 @@ pub fn build_state(cfg: Config, services: Services) -> anyhow::Result<SharedStat
         clock,
         telephony,
         recordings,
+        voice,
         jwt: JwtKey::new(&jwt),
         media_key: JwtKey::new(&media),
         auth_limiter: RateLimiter::new(cfg.auth.ip_rate_per_min, 60),

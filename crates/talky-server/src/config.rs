@@ -79,7 +79,8 @@ pub struct SttConfig {
     pub provider: SttProvider,
     pub base_url: String,
     pub api_key: Option<Secret>,
-    pub model: String,
+    /// Unset: `nova-3` for `deepgram`, `flux-general-en` for `deepgram-flux`.
+    pub model: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -180,7 +181,7 @@ impl Default for SttConfig {
             provider: SttProvider::Deepgram,
             base_url: "wss://api.deepgram.com".into(),
             api_key: None,
-            model: "nova-3".into(),
+            model: None,
         }
     }
 }
@@ -240,7 +241,7 @@ pub const KEYS: &[(&str, &str, &str)] = &[
     ("stt.provider", "\"deepgram\"", "deepgram or deepgram-flux"),
     ("stt.base_url", "\"wss://api.deepgram.com\"", "speech-to-text endpoint"),
     ("stt.api_key", "(unset)", "Deepgram API key"),
-    ("stt.model", "\"nova-3\"", "speech-to-text model"),
+    ("stt.model", "(unset: nova-3, or flux-general-en for deepgram-flux)", "speech-to-text model"),
     ("llm.base_url", "\"https://api.groq.com/openai/v1\"", "any OpenAI-compatible endpoint (OpenAI, Groq, Ollama, vLLM)"),
     ("llm.api_key", "(unset)", "LLM API key (unset: no Authorization header)"),
     ("llm.model", "\"llama-3.1-8b-instant\"", "chat model"),

@@ -10,3 +10,4 @@ pub mod http;
 pub mod state;
 pub mod time;
 pub mod usage;
+pub mod voice;

@@ -20,6 +20,8 @@ pub struct AppState {
     pub telephony: Arc<dyn Telephony>,
     /// Where recording audio lives.
     pub recordings: Arc<dyn RecordingStore>,
+    /// Speech-to-text, LLM and text-to-speech for voice sessions.
+    pub voice: crate::voice::VoiceProviders,
     pub config: Arc<Config>,
     /// Session JWT key (A6).
     pub jwt: JwtKey,

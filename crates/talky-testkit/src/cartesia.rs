@@ -194,6 +194,32 @@ impl Shared {
     }
 }
 
+impl Shared {
+    fn new(config: MockCartesiaConfig) -> Arc<Shared> {
+        Arc::new(Shared {
+            inner: Mutex::new(Inner {
+                fault: config.fault.clone(),
+                log: Vec::new(),
+                connections: 0,
+                audio_sent: HashMap::new(),
+            }),
+            config,
+        })
+    }
+}
+
+fn routes(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route("/tts/websocket", get(websocket))
+        .route("/tts/bytes", post(bytes))
+        .with_state(shared)
+}
+
+/// The mock's routes (`/tts/websocket`, `/tts/bytes`) for serving several mocks on one port.
+pub fn router(config: MockCartesiaConfig) -> Router {
+    routes(Shared::new(config))
+}
+
 /// A running mock. Stops when dropped.
 pub struct MockCartesia {
     pub addr: SocketAddr,
@@ -217,19 +243,8 @@ impl MockCartesia {
             .await
             .expect("mock cartesia: bind 127.0.0.1:0");
         let addr = listener.local_addr().expect("mock cartesia: local address");
-        let shared = Arc::new(Shared {
-            inner: Mutex::new(Inner {
-                fault: config.fault.clone(),
-                log: Vec::new(),
-                connections: 0,
-                audio_sent: HashMap::new(),
-            }),
-            config,
-        });
-        let app = Router::new()
-            .route("/tts/websocket", get(websocket))
-            .route("/tts/bytes", post(bytes))
-            .with_state(shared.clone());
+        let shared = Shared::new(config);
+        let app = routes(shared.clone());
         let task = tokio::spawn(async move {
             if let Err(e) = axum::serve(listener, app).await {
                 tracing::warn!(error = %e, "mock cartesia stopped");

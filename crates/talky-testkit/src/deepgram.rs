@@ -208,6 +208,33 @@ impl Shared {
     }
 }
 
+impl Shared {
+    fn new(config: MockDeepgramConfig) -> Arc<Shared> {
+        let (kick, _) = broadcast::channel(16);
+        Arc::new(Shared {
+            inner: Mutex::new(Inner {
+                transcripts: config.transcripts.iter().cloned().collect(),
+                fault: config.fault.clone(),
+                connections: Vec::new(),
+            }),
+            config,
+            kick,
+        })
+    }
+}
+
+fn routes(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route("/v1/listen", get(listen_v1))
+        .route("/v2/listen", get(listen_flux))
+        .with_state(shared)
+}
+
+/// The mock's routes (`/v1/listen`, `/v2/listen`) for serving several mocks on one port.
+pub fn router(config: MockDeepgramConfig) -> Router {
+    routes(Shared::new(config))
+}
+
 /// A running mock. Dropping it stops the listener and closes open sessions (1001).
 pub struct MockDeepgram {
     /// Bound address (127.0.0.1, ephemeral port).
@@ -226,20 +253,8 @@ impl MockDeepgram {
             .await
             .expect("mock deepgram: bind 127.0.0.1:0");
         let addr = listener.local_addr().expect("mock deepgram: local address");
-        let (kick, _) = broadcast::channel(16);
-        let shared = Arc::new(Shared {
-            inner: Mutex::new(Inner {
-                transcripts: config.transcripts.iter().cloned().collect(),
-                fault: config.fault.clone(),
-                connections: Vec::new(),
-            }),
-            config,
-            kick,
-        });
-        let app = Router::new()
-            .route("/v1/listen", get(listen_v1))
-            .route("/v2/listen", get(listen_flux))
-            .with_state(shared.clone());
+        let shared = Shared::new(config);
+        let app = routes(shared.clone());
         let task = tokio::spawn(async move {
             if let Err(e) = axum::serve(listener, app).await {
                 tracing::warn!(error = %e, "mock deepgram stopped");

@@ -255,6 +255,33 @@ impl Shared {
     }
 }
 
+impl Shared {
+    fn new(config: MockLlmConfig) -> Arc<Shared> {
+        Arc::new(Shared {
+            inner: Mutex::new(Inner {
+                script: VecDeque::new(),
+                default_reply: config.default_reply.clone(),
+                requests: Vec::new(),
+                served: 0,
+            }),
+            config,
+        })
+    }
+}
+
+fn routes(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route("/chat/completions", post(chat_completions))
+        .route("/v1/chat/completions", post(chat_completions))
+        .with_state(shared)
+}
+
+/// The mock's routes (`/chat/completions`, `/v1/chat/completions`) for serving several
+/// mocks on one port.
+pub fn router(config: MockLlmConfig) -> Router {
+    routes(Shared::new(config))
+}
+
 /// A running mock server. Stops when dropped.
 pub struct MockLlm {
     pub addr: SocketAddr,
@@ -278,19 +305,8 @@ impl MockLlm {
             .await
             .expect("mock llm: bind 127.0.0.1:0");
         let addr = listener.local_addr().expect("mock llm: local address");
-        let shared = Arc::new(Shared {
-            inner: Mutex::new(Inner {
-                script: VecDeque::new(),
-                default_reply: config.default_reply.clone(),
-                requests: Vec::new(),
-                served: 0,
-            }),
-            config,
-        });
-        let app = Router::new()
-            .route("/chat/completions", post(chat_completions))
-            .route("/v1/chat/completions", post(chat_completions))
-            .with_state(shared.clone());
+        let shared = Shared::new(config);
+        let app = routes(shared.clone());
         let task = tokio::spawn(async move {
             if let Err(e) = axum::serve(listener, app).await {
                 tracing::warn!(error = %e, "mock llm stopped");

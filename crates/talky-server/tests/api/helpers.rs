@@ -91,6 +91,7 @@ pub async fn spawn_app_with(engine: Engine, opts: Options) -> TestApp {
         clock: Arc::new(clock.clone()),
         telephony: carrier.clone(),
         recordings: Arc::new(LocalRecordingStore::new(dir.path().join("recordings"))),
+        voice: talky_server::voice::VoiceProviders::from_config(&Config::default()).unwrap(),
     };
     let state = talky_server::app::build_state(cfg, services).unwrap();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
