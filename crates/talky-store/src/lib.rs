@@ -18,6 +18,7 @@ mod dnc;
 mod dynamic;
 mod leads;
 mod reports;
+mod voice;
 pub mod testing;
 
 pub use db::{DbId, DbTime, Engine};

@@ -2076,3 +2076,114 @@ async fn list_calls_speed_100k_calls() {
     })
     .await;
 }
+
+// ---------------------------------------------------------------------------------------
+// Voice session persistence (G2, F2, H8–H9, I4)
+
+#[tokio::test]
+async fn voice_session_snapshot_connect_and_finish_once() {
+    on_each_engine(
+        "voice_session_snapshot_connect_and_finish_once",
+        |ctx| async move {
+            let s = &ctx.store;
+            let t = tenant(s, "voice@example.com").await;
+            let other = tenant(s, "voice-other@example.com").await;
+            let c = campaign(s, t, "Voice", t0()).await;
+            import(s, t, c.id, vec![row(2, "+15550001111")], true).await;
+            s.start_campaign(t, c.id, StartOptions::default(), t0())
+                .await
+                .unwrap()
+                .unwrap();
+            let lead = all_leads(s, t, c.id).await.remove(0);
+            let mut call = NewCall::new("+15550001111", t0());
+            call.campaign_id = Some(c.id);
+            call.lead_id = Some(lead.id);
+            let id = s.insert_call(t, call).await.unwrap();
+
+            let snap = s.session_call(t, id).await.unwrap();
+            assert_eq!(snap.system_prompt, "You are a friendly caller.");
+            assert_eq!(snap.lead_first_name.as_deref(), Some("First2"));
+            assert_eq!(snap.status, CallStatus::Initiated);
+            assert_eq!(snap.max_call_seconds, 7200);
+            assert!(
+                is_not_found(s.session_call(other, id).await),
+                "foreign tenant"
+            );
+            assert!(!s.mark_call_connected(other, id, t0()).await.unwrap());
+
+            let connected = t0() + Duration::seconds(5);
+            assert!(s.mark_call_connected(t, id, connected).await.unwrap());
+            let end = SessionEnd {
+                ended_at: connected + Duration::milliseconds(61_600),
+                outcome: Outcome::OptedOut,
+                end_reason: "opt_out".into(),
+                opted_out: true,
+                goal_achieved: false,
+                goal_detail: None,
+                counters: serde_json::json!({"inbound_frames": 10}),
+            };
+            let metric = TurnMetric {
+                turn_index: 0,
+                first_frame_ms: Some(420),
+                ..Default::default()
+            };
+            assert!(s
+                .finish_session_call(t, id, end.clone(), vec![metric.clone()])
+                .await
+                .unwrap());
+            assert!(
+                !s.finish_session_call(t, id, end, vec![metric])
+                    .await
+                    .unwrap(),
+                "teardown twice is a no-op"
+            );
+
+            let detail = s.get_call(t, id).await.unwrap();
+            assert_eq!(detail.status, CallStatus::Completed);
+            assert_eq!(detail.duration_seconds, 62);
+            assert_eq!(detail.outcome, Some(Outcome::OptedOut));
+            assert_eq!(detail.answered_at, Some(connected));
+            // Opt-out: number on DNC, the lead's active job ended `dnc`, the lead `dnc`.
+            assert!(s.is_dnc(t, &phone("+15550001111")).await.unwrap());
+            assert!(!s.is_dnc(other, &phone("+15550001111")).await.unwrap());
+            let (jobs, _) = s.list_jobs(t, c.id, None, Page::new(1, 10)).await.unwrap();
+            assert_eq!(jobs[0].status, JobStatus::Dnc);
+            assert_eq!(all_leads(s, t, c.id).await[0].status, LeadStatus::Dnc);
+            let n = ctx
+                .scalar(&format!(
+                    "SELECT COUNT(*) FROM call_turn_metrics WHERE call_id = '{}'",
+                    id
+                ))
+                .await;
+            assert_eq!(n, 1);
+        },
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn unanswered_session_call_has_zero_duration() {
+    on_each_engine(
+        "unanswered_session_call_has_zero_duration",
+        |ctx| async move {
+            let s = &ctx.store;
+            let t = tenant(s, "zero@example.com").await;
+            let id = s
+                .insert_call(t, NewCall::new("+15550002222", t0()))
+                .await
+                .unwrap();
+            let end = SessionEnd {
+                ended_at: t0() + Duration::seconds(30),
+                outcome: Outcome::AgentError,
+                end_reason: "error".into(),
+                opted_out: false,
+                goal_achieved: false,
+                goal_detail: None,
+                counters: serde_json::json!({}),
+            };
+            assert!(s.finish_session_call(t, id, end, vec![]).await.unwrap());
+            assert_eq!(s.get_call(t, id).await.unwrap().duration_seconds, 0);
+        },
+    )
+    .await;
+}

@@ -12,6 +12,7 @@ mod dnc;
 mod leads;
 mod page;
 mod reports;
+mod voice;
 
 pub use accounts::*;
 pub use admin::*;
@@ -22,6 +23,7 @@ pub use dnc::*;
 pub use leads::*;
 pub use page::*;
 pub use reports::*;
+pub use voice::*;
 
 /// Errors every store method may return.
 #[derive(Debug, thiserror::Error)]
@@ -55,6 +57,7 @@ pub trait Store:
     + DncStore
     + CallStore
     + ReportStore
+    + VoiceCallStore
     + Send
     + Sync
     + 'static
@@ -70,6 +73,7 @@ impl<T> Store for T where
         + DncStore
         + CallStore
         + ReportStore
+        + VoiceCallStore
         + Send
         + Sync
         + 'static

@@ -1,0 +1,201 @@
+//! The voice session's reads and writes (G2, F2, H8–H9, J1–J2).
+
+use crate::db::{micros, DbId, DbTime, SqlStore};
+use crate::dynamic::corrupt;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::types::Json;
+use talky_core::ids::{CallId, CampaignId, LeadId, TenantId};
+use talky_core::model::{CallStatus, DncSource, JobStatus};
+use talky_core::ports::store::*;
+
+#[derive(sqlx::FromRow)]
+struct SessionCallRow {
+    id: DbId,
+    campaign_id: Option<DbId>,
+    lead_id: Option<DbId>,
+    status: String,
+    is_test: bool,
+    to_number: String,
+    answered_at: Option<DbTime>,
+    first_name: Option<String>,
+    system_prompt: Option<String>,
+    agent_name: Option<String>,
+    company_name: Option<String>,
+    call_reason: Option<String>,
+    opener: Option<String>,
+    goal: Option<String>,
+    voice_id: Option<String>,
+    language: Option<String>,
+    max_call_seconds: Option<i64>,
+    key_terms: Option<Json<Vec<String>>>,
+    recording: Json<serde_json::Value>,
+}
+
+#[async_trait]
+impl VoiceCallStore for SqlStore {
+    async fn session_call(&self, tenant: TenantId, call: CallId) -> StoreResult<SessionCall> {
+        let mut h = self.read().await?;
+        let r = fetch_optional!(
+            h,
+            SessionCallRow,
+            "SELECT c.id, c.campaign_id, c.lead_id, c.status, c.is_test, c.to_number, c.answered_at, \
+             l.first_name, k.system_prompt, k.agent_name, k.company_name, k.call_reason, k.opener, k.goal, \
+             k.voice_id, k.language, k.max_call_seconds, k.key_terms, t.recording \
+             FROM calls c JOIN tenants t ON t.id = c.tenant_id \
+             LEFT JOIN campaigns k ON k.id = c.campaign_id AND k.tenant_id = c.tenant_id \
+             LEFT JOIN leads l ON l.id = c.lead_id AND l.tenant_id = c.tenant_id \
+             WHERE c.id = $1 AND c.tenant_id = $2",
+            DbId(call.0),
+            DbId(tenant.0)
+        )?
+        .ok_or(StoreError::NotFound)?;
+        Ok(SessionCall {
+            call_id: CallId(r.id.0),
+            tenant_id: tenant,
+            campaign_id: r.campaign_id.map(|c| CampaignId(c.0)),
+            lead_id: r.lead_id.map(|l| LeadId(l.0)),
+            status: r.status.parse::<CallStatus>().map_err(corrupt)?,
+            is_test: r.is_test,
+            to_number: r.to_number,
+            answered_at: r.answered_at.map(|t| t.0),
+            lead_first_name: r.first_name,
+            system_prompt: r.system_prompt.unwrap_or_default(),
+            agent_name: r.agent_name,
+            company_name: r.company_name,
+            call_reason: r.call_reason,
+            opener: r.opener,
+            goal: r.goal,
+            voice_id: r.voice_id,
+            language: r.language.unwrap_or_else(|| "en".into()),
+            max_call_seconds: r.max_call_seconds.unwrap_or(7200),
+            key_terms: r.key_terms.map(|j| j.0).unwrap_or_default(),
+            recording_policy: r.recording.0,
+        })
+    }
+
+    async fn mark_call_connected(
+        &self,
+        tenant: TenantId,
+        call: CallId,
+        at: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let mut tx = self.begin().await?;
+        let n = execute!(
+            tx,
+            "UPDATE calls SET status = 'in_progress', answered_at = COALESCE(answered_at, $3), updated_at = $3 \
+             WHERE id = $1 AND tenant_id = $2 AND status IN ('initiated', 'ringing', 'answered')",
+            DbId(call.0),
+            DbId(tenant.0),
+            micros(at)
+        )?;
+        tx.commit().await?;
+        Ok(n == 1)
+    }
+
+    async fn finish_session_call(
+        &self,
+        tenant: TenantId,
+        call: CallId,
+        end: SessionEnd,
+        metrics: Vec<TurnMetric>,
+    ) -> StoreResult<bool> {
+        let t = DbId(tenant.0);
+        let c = DbId(call.0);
+        let ended = micros(end.ended_at);
+        let mut tx = self.begin().await?;
+        let row = fetch_optional!(
+            tx,
+            (Option<DbTime>, String, Option<DbTime>),
+            "SELECT answered_at, to_number, finalized_at FROM calls WHERE id = $1 AND tenant_id = $2",
+            c,
+            t
+        )?
+        .ok_or(StoreError::NotFound)?;
+        if row.2.is_some() {
+            return Ok(false);
+        }
+        // F7: whole seconds between answer and end; 0 for a call never answered.
+        let duration = row
+            .0
+            .map(|a| {
+                ((end.ended_at - a.0).num_milliseconds() as f64 / 1000.0)
+                    .round()
+                    .max(0.0) as i64
+            })
+            .unwrap_or(0);
+        let changed = execute!(
+            tx,
+            "UPDATE calls SET status = 'completed', ended_at = $3, finalized_at = $3, duration_seconds = $4, \
+             outcome = $5, end_reason = $6, opted_out = $7, goal_achieved = $8, goal_detail = $9, counters = $10, \
+             updated_at = $3 WHERE id = $1 AND tenant_id = $2 AND finalized_at IS NULL",
+            c,
+            t,
+            ended,
+            duration,
+            end.outcome.as_str(),
+            end.end_reason.as_str(),
+            end.opted_out,
+            end.goal_achieved,
+            end.goal_detail.as_deref(),
+            Json(&end.counters)
+        )?;
+        if changed == 0 {
+            return Ok(false);
+        }
+        for m in &metrics {
+            execute!(
+                tx,
+                "INSERT INTO call_turn_metrics (id, tenant_id, call_id, turn_index, speech_end, endpoint_delay_ms, \
+                 stt_final_ms, llm_ttft_ms, first_sentence_ms, tts_ttfb_ms, first_frame_ms, speculative, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+                DbId(uuid::Uuid::new_v4()),
+                t,
+                c,
+                m.turn_index,
+                m.speech_end.map(micros),
+                m.endpoint_delay_ms,
+                m.stt_final_ms,
+                m.llm_ttft_ms,
+                m.first_sentence_ms,
+                m.tts_ttfb_ms,
+                m.first_frame_ms,
+                m.speculative,
+                ended
+            )?;
+        }
+        if end.opted_out {
+            // H9 step 7: the number joins the DNC list; its active jobs end `dnc`.
+            execute!(
+                tx,
+                "INSERT INTO dnc (tenant_id, phone_number, source, reason, created_at) VALUES ($1, $2, $3, $4, $5) \
+                 ON CONFLICT (tenant_id, phone_number) DO NOTHING",
+                t,
+                row.1.as_str(),
+                DncSource::OptOut.as_str(),
+                "Caller asked not to be called",
+                ended
+            )?;
+            execute!(
+                tx,
+                "UPDATE dialer_jobs SET status = $3, last_error = 'opted_out', updated_at = $4 \
+                 WHERE tenant_id = $1 AND status IN ('pending', 'retry_scheduled', 'processing') \
+                 AND lead_id IN (SELECT id FROM leads WHERE tenant_id = $1 AND phone_number = $2)",
+                t,
+                row.1.as_str(),
+                JobStatus::Dnc.as_str(),
+                ended
+            )?;
+            execute!(
+                tx,
+                "UPDATE leads SET status = 'dnc', updated_at = $3 WHERE tenant_id = $1 AND phone_number = $2 \
+                 AND status <> 'deleted'",
+                t,
+                row.1.as_str(),
+                ended
+            )?;
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+}
