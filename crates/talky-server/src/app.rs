@@ -115,6 +115,10 @@ pub fn build_state(cfg: Config, services: Services) -> anyhow::Result<SharedStat
         media_key: JwtKey::new(&media),
         auth_limiter: RateLimiter::new(cfg.auth.ip_rate_per_min, 60),
         active_sessions: Default::default(),
+        pending_sockets: Default::default(),
+        live_calls: Default::default(),
+        shutdown: tokio_util::sync::CancellationToken::new(),
+        session_ended: tokio::sync::broadcast::channel(64).0,
         public_url: cfg.public_url(),
         config: Arc::new(cfg),
     }))

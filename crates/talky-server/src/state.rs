@@ -31,6 +31,14 @@ pub struct AppState {
     pub auth_limiter: RateLimiter,
     /// Live voice sessions in this process (reported by `/health`).
     pub active_sessions: Arc<AtomicUsize>,
+    /// Media sockets waiting for authentication (F10 cap).
+    pub pending_sockets: Arc<AtomicUsize>,
+    /// Calls with a running session in this process (a second socket is refused, F10).
+    pub live_calls: std::sync::Mutex<std::collections::HashSet<talky_core::CallId>>,
+    /// Cancelled at shutdown: every voice session hangs up and persists (H8).
+    pub shutdown: tokio_util::sync::CancellationToken,
+    /// Announces each call whose voice session ended and was persisted.
+    pub session_ended: tokio::sync::broadcast::Sender<talky_core::CallId>,
     /// `public_url` without a trailing slash.
     pub public_url: String,
 }

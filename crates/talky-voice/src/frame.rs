@@ -382,7 +382,10 @@ mod tests {
             utterance: UtteranceId(3),
             verdict: UtteranceVerdict::Spoken,
         };
-        assert!(!done.is_stale(Epoch(5)), "lifecycle frames survive interruptions");
+        assert!(
+            !done.is_stale(Epoch(5)),
+            "lifecycle frames survive interruptions"
+        );
         // Input audio is not tied to a turn.
         let input = Frame::InputAudio {
             audio: Bytes::new(),

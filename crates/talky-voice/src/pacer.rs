@@ -310,6 +310,15 @@ impl Pacer {
     /// RMS of the agent frame scheduled to be playing at `now` (0 when silent). Used by the
     /// local barge-in VAD to tell the caller's voice from line echo (G8).
     pub fn agent_rms_at(&mut self, now: Instant) -> f32 {
+        self.prune_played(now);
+        match self.scheduled.front() {
+            Some(&(start, rms)) if start <= now => rms,
+            _ => 0.0,
+        }
+    }
+
+    /// Forgets frames that finished playing (keeps `scheduled` to the ≤ 1 s lead).
+    fn prune_played(&mut self, now: Instant) {
         while self
             .scheduled
             .front()
@@ -317,10 +326,11 @@ impl Pacer {
         {
             self.scheduled.pop_front();
         }
-        match self.scheduled.front() {
-            Some(&(start, rms)) if start <= now => rms,
-            _ => 0.0,
-        }
+    }
+
+    /// Frames sent whose playout has not finished (bounded by the lead).
+    pub fn scheduled_frames(&self) -> usize {
+        self.scheduled.len()
     }
 
     /// When the frame at the head of the queue may be sent: `Some(now)`-or-earlier means
@@ -385,10 +395,7 @@ impl Pacer {
                     if due > now {
                         return None;
                     }
-                    if self
-                        .tick_start
-                        .is_none_or(|t| now >= t + FRAME_DURATION)
-                    {
+                    if self.tick_start.is_none_or(|t| now >= t + FRAME_DURATION) {
                         self.tick_start = Some(now);
                         self.sent_in_tick = 0;
                     }
@@ -407,10 +414,15 @@ impl Pacer {
                 let start = self.playout_end.map_or(now, |e| e.max(now));
                 let end = start + FRAME_DURATION;
                 self.playout_end = Some(end);
+                self.prune_played(now);
                 self.scheduled.push_back((start, rms_s16le(&frame)));
                 self.stats.frames_sent += 1;
                 self.stats.max_lead = self.stats.max_lead.max(end - now);
-                self.ready_since = if self.queue.is_empty() { None } else { Some(now) };
+                self.ready_since = if self.queue.is_empty() {
+                    None
+                } else {
+                    Some(now)
+                };
                 Some(Paced::Audio {
                     frame,
                     tag,
@@ -471,7 +483,9 @@ mod tests {
                 out.push((now - t0, item));
             }
             match p.next_due(now) {
-                Some(due) => tokio::time::sleep_until(due.max(now + Duration::from_micros(1))).await,
+                Some(due) => {
+                    tokio::time::sleep_until(due.max(now + Duration::from_micros(1))).await
+                }
                 None => break,
             }
         }
@@ -530,13 +544,18 @@ mod tests {
         assert!(p.stats().max_lead >= Duration::from_millis(280));
         // Sending 5 s of audio takes about 5 s - lead.
         let (last, _) = audio.last().unwrap();
-        assert!(*last >= Duration::from_millis(4600) && *last <= Duration::from_millis(4800), "{last:?}");
+        assert!(
+            *last >= Duration::from_millis(4600) && *last <= Duration::from_millis(4800),
+            "{last:?}"
+        );
         // No frame is sent early relative to pacing: at most 2 per tick after the burst.
         let mut per_time = std::collections::BTreeMap::new();
         for (t, _) in &audio {
             *per_time.entry(*t).or_insert(0) += 1;
         }
         assert!(per_time.iter().skip(1).all(|(_, &n)| n <= 2));
+        // Only frames still ahead of playout are remembered.
+        assert!(p.scheduled_frames() <= 16, "{}", p.scheduled_frames());
         // On the paused clock, lateness is zero.
         assert_eq!(p.stats().jitter.max(), Duration::ZERO);
         assert!(p.stats().jitter.count() > 200);
@@ -562,7 +581,9 @@ mod tests {
         // A new utterance after the clear bursts again from `later`.
         p.push_audio(tag(2, 0), &[2u8; 640], later);
         match p.poll(later) {
-            Some(Paced::Audio { play_at, tag: t, .. }) => {
+            Some(Paced::Audio {
+                play_at, tag: t, ..
+            }) => {
                 assert_eq!(play_at, later);
                 assert_eq!(t, tag(2, 0));
             }
@@ -575,7 +596,11 @@ mod tests {
         let t0 = Instant::now();
         let mut p = Pacer::new(PacerConfig::default());
         p.set_hold(true);
-        p.push_audio(tag(1, 0), &crate::audio::tone_s16le(16_000, 440.0, 8000, 40), t0);
+        p.push_audio(
+            tag(1, 0),
+            &crate::audio::tone_s16le(16_000, 440.0, 8000, 40),
+            t0,
+        );
         assert!(p.poll(t0).is_none());
         assert_eq!(p.next_due(t0), None);
         p.set_hold(false);

@@ -146,9 +146,8 @@ pub fn parse_text(text: &str) -> Result<VonageEvent, TextError> {
         "websocket:dtmf" => {
             // Either flat (`digit`, `duration`) or nested under `dtmf`.
             let body = obj.get("dtmf").cloned().unwrap_or(Value::Object(obj));
-            let body: DtmfBody = serde_json::from_value(body).map_err(|e| {
-                TextError::Malformed(format!("dtmf event: {e}"))
-            })?;
+            let body: DtmfBody = serde_json::from_value(body)
+                .map_err(|e| TextError::Malformed(format!("dtmf event: {e}")))?;
             VonageEvent::Dtmf {
                 digit: body
                     .digit
@@ -275,8 +274,14 @@ mod tests {
     fn audio_checks() {
         assert_eq!(check_audio(&[0; 640]), Ok(()));
         assert_eq!(check_audio(&[0; 320]), Ok(()));
-        assert_eq!(check_audio(&[0; 641]), Err(AudioRejection::PartialSample(641)));
-        assert_eq!(check_audio(&[0; 32_002]), Err(AudioRejection::Oversized(32_002)));
+        assert_eq!(
+            check_audio(&[0; 641]),
+            Err(AudioRejection::PartialSample(641))
+        );
+        assert_eq!(
+            check_audio(&[0; 32_002]),
+            Err(AudioRejection::Oversized(32_002))
+        );
         assert_eq!(check_audio(&[]), Err(AudioRejection::Empty));
         assert!(is_nominal_frame(&Bytes::from_static(&[0; 640])));
     }

@@ -219,7 +219,7 @@ async fn profile_routes() {
 
 #[tokio::test]
 async fn auth_routes_are_rate_limited_per_ip() {
-    let app = spawn_app_with(talky_store::Engine::Sqlite, Options { ip_rate_per_min: 20 }).await;
+    let app = spawn_app_with(talky_store::Engine::Sqlite, Options { ip_rate_per_min: 20, ..Default::default() }).await;
     for i in 0..20 {
         let r = app.post("/api/v1/auth/login", json!({"email": format!("r{i}@example.com")})).await;
         assert_eq!(r.status(), 200);

@@ -52,6 +52,8 @@ pub struct TestApp {
     /// Where recordings are stored.
     pub recordings_dir: std::path::PathBuf,
     pub mail: tokio::sync::Mutex<mpsc::UnboundedReceiver<MailMessage>>,
+    /// Calls whose voice session ended and was persisted.
+    pub session_ended: tokio::sync::Mutex<tokio::sync::broadcast::Receiver<talky_core::CallId>>,
     db: Option<TestDb>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     _dir: tempfile::TempDir,
@@ -59,11 +61,13 @@ pub struct TestApp {
 
 pub struct Options {
     pub ip_rate_per_min: u32,
+    /// Speech providers; `None` = the configured defaults (unreachable in tests).
+    pub voice: Option<talky_server::voice::VoiceProviders>,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Self { ip_rate_per_min: 10_000 }
+        Self { ip_rate_per_min: 10_000, voice: None }
     }
 }
 
@@ -91,9 +95,13 @@ pub async fn spawn_app_with(engine: Engine, opts: Options) -> TestApp {
         clock: Arc::new(clock.clone()),
         telephony: carrier.clone(),
         recordings: Arc::new(LocalRecordingStore::new(dir.path().join("recordings"))),
-        voice: talky_server::voice::VoiceProviders::from_config(&Config::default()).unwrap(),
+        voice: match opts.voice {
+            Some(v) => v,
+            None => talky_server::voice::VoiceProviders::from_config(&Config::default()).unwrap(),
+        },
     };
     let state = talky_server::app::build_state(cfg, services).unwrap();
+    let session_ended = state.session_ended.subscribe();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(async move {
         talky_server::app::serve(listener, state, async {
@@ -110,6 +118,7 @@ pub async fn spawn_app_with(engine: Engine, opts: Options) -> TestApp {
         carrier,
         recordings_dir: dir.path().join("recordings"),
         mail: tokio::sync::Mutex::new(rx),
+        session_ended: tokio::sync::Mutex::new(session_ended),
         db: Some(db),
         shutdown: Some(stop_tx),
         _dir: dir,

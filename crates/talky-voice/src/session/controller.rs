@@ -21,7 +21,9 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use talky_core::ports::llm::{AgentTool, ChatRequest, LlmDeadlines, ToolDefinition};
-use talky_core::ports::stt::{SttAudioSender, SttError, SttEvent, SttEventReceiver, SttOptions, SttStream};
+use talky_core::ports::stt::{
+    SttAudioSender, SttError, SttEvent, SttEventReceiver, SttOptions, SttStream,
+};
 use talky_core::ports::telephony::TelephonyError;
 use talky_core::ports::tts::{TtsError, TtsSession, TtsSessionOptions};
 use tokio::sync::mpsc;
@@ -34,8 +36,9 @@ use super::history::History;
 use super::io::{Inbound, InboundReceiver, Outbound};
 use super::recorder::Recorder;
 use super::report::{
-    DtmfRecord, EndReason, HangupStatus, OutcomeHints, RecordingResult, SessionCounters, SessionEnd,
-    SessionErrorRecord, SessionReport, TranscriptMetrics, TranscriptTurn, TurnLatency, TurnRole,
+    DtmfRecord, EndReason, HangupStatus, OutcomeHints, RecordingResult, SessionCounters,
+    SessionEnd, SessionErrorRecord, SessionReport, TranscriptMetrics, TranscriptTurn, TurnLatency,
+    TurnRole,
 };
 use super::utterance::{self, Fallbacks, Script, UtteranceJob};
 use super::SessionDeps;
@@ -44,7 +47,7 @@ use crate::frame::{
     Epoch, ErrorSource, Frame, LineKind, SpeechSource, TimingMark, UtteranceId, UtteranceVerdict,
 };
 use crate::pacer::{Paced, Pacer, PacerConfig, Tag, FRAME_DURATION};
-use crate::text::{is_disfluency_only, is_opt_out, split_sentences};
+use crate::text::{is_disfluency_only, is_opt_out, normalised_words, split_sentences};
 use crate::vonage::{notify_action, parse_sentence_payload, sentence_payload, CLEAR_ACTION};
 
 /// Inbound audio kept for replay into a fresh STT stream (G19: ≤ 10 s).
@@ -69,6 +72,12 @@ const END_FORCE_AFTER: Duration = Duration::from_secs(30);
 const TEARDOWN_WAIT: Duration = Duration::from_secs(2);
 /// Retry interval when the outbound channel is full.
 const OUTBOUND_RETRY: Duration = Duration::from_millis(5);
+/// G27: echo needs at least this many words…
+const ECHO_MIN_WORDS: usize = 3;
+/// …and must start within this long after agent playout.
+const ECHO_GRACE: Duration = Duration::from_millis(1500);
+/// Errors kept in the report (later ones are only logged).
+const MAX_ERROR_RECORDS: usize = 100;
 /// Consecutive utterances without TTS audio before the call is abandoned (G17).
 const MAX_SILENT_UTTERANCES: u32 = 2;
 
@@ -182,10 +191,20 @@ struct Ending {
 #[derive(Debug, Default)]
 struct V1Turn {
     text: String,
+    audio_start: Option<f64>,
     confidence_sum: f32,
     segments: u32,
     audio_end: Option<f64>,
     last_final_at: Option<Instant>,
+}
+
+/// An end-of-turn transcript with its timing.
+struct CallerTurn<'a> {
+    text: &'a str,
+    confidence: Option<f32>,
+    speech_start: Option<Instant>,
+    speech_end: Option<Instant>,
+    final_at: Instant,
 }
 
 /// The controller. See the module docs.
@@ -227,6 +246,10 @@ pub(crate) struct Controller {
     stt_failures: u32,
     replay: VecDeque<Bytes>,
     watchdog_voiced: u32,
+    /// Agent utterances spoken since the caller's last accepted turn (G27).
+    echo_texts: Vec<String>,
+    /// Undelivered sentences of the last interrupted reply (re-spoken if the interrupt was echo).
+    undelivered: Vec<(LineKind, String)>,
 
     tts_session: Option<TtsSession>,
     tts_opts: TtsSessionOptions,
@@ -242,6 +265,7 @@ pub(crate) struct Controller {
     ending: Option<Ending>,
     finish: Option<EndReason>,
     hangup_on_teardown: bool,
+    tearing_down: bool,
     hangup: HangupStatus,
 
     hints: OutcomeHints,
@@ -319,6 +343,8 @@ impl Controller {
             stt_failures: 0,
             replay: VecDeque::new(),
             watchdog_voiced: 0,
+            echo_texts: Vec::new(),
+            undelivered: Vec::new(),
             tts_session: None,
             tts_opts,
             silent_utterances: 0,
@@ -332,6 +358,7 @@ impl Controller {
             ending: None,
             finish: None,
             hangup_on_teardown: false,
+            tearing_down: false,
             hangup: HangupStatus::NotRequested,
             hints: OutcomeHints::default(),
             counters: SessionCounters::default(),
@@ -421,11 +448,15 @@ impl Controller {
         }
         if let Some(u) = &self.current {
             if u.fully_sent() {
-                for s in &u.sentences {
-                    if s.audio_bytes > 0 && !s.notified {
-                        consider(s.played_by.map(|t| t + self.cfg.delivery_grace));
-                    }
-                }
+                // Complete once the last unconfirmed sentence's grace has passed.
+                consider(
+                    u.sentences
+                        .iter()
+                        .filter(|s| s.audio_bytes > 0 && !s.notified)
+                        .filter_map(|s| s.played_by)
+                        .max()
+                        .map(|t| t + self.cfg.delivery_grace),
+                );
             }
         }
         consider(self.hold_since.map(|t| t + self.cfg.barge_in.hold_cap));
@@ -469,6 +500,9 @@ impl Controller {
             ErrorSource::Carrier => "carrier",
         };
         tracing::warn!(call_id = %self.call_id, epoch = self.epoch.0, source, %message, "session error");
+        if self.errors.len() >= MAX_ERROR_RECORDS {
+            return; // a flapping provider must not grow the report without bound
+        }
         self.errors.push(SessionErrorRecord {
             at: self.wall(now),
             source,
@@ -504,7 +538,10 @@ impl Controller {
     /// "While the agent is audible": an utterance is being sent, or the far end may still be
     /// playing (`now < playout_end + 200 ms`) — G8, G10.
     fn agent_audible(&self, now: Instant) -> bool {
-        if self.pacer.far_end_playing(now, self.cfg.barge_in.audible_grace) {
+        if self
+            .pacer
+            .far_end_playing(now, self.cfg.barge_in.audible_grace)
+        {
             return true;
         }
         self.current.as_ref().is_some_and(|u| {
@@ -687,6 +724,23 @@ impl Controller {
             })
             .collect();
         let cut = how != CommitKind::Completed;
+        let spoken: Vec<&str> = u
+            .sentences
+            .iter()
+            .filter(|s| s.audio_bytes > 0 || s.played_by.is_some())
+            .map(|s| s.text.as_str())
+            .collect();
+        if !spoken.is_empty() {
+            self.echo_texts.push(spoken.join(" "));
+        }
+        if how == CommitKind::Interrupted {
+            self.undelivered = u
+                .sentences
+                .iter()
+                .filter(|s| !s.delivered_by(now))
+                .map(|s| (s.kind, s.text.clone()))
+                .collect();
+        }
 
         if delivered.is_empty() {
             if u.is_reply {
@@ -831,7 +885,9 @@ impl Controller {
         if pending {
             return;
         }
-        let Some(mut u) = self.current.take() else { return };
+        let Some(mut u) = self.current.take() else {
+            return;
+        };
         // The agent decided to end but said nothing: say goodbye first (G25).
         let goodbye_first = u.end_after
             && u.sentences.is_empty()
@@ -898,7 +954,9 @@ impl Controller {
                 close_deadline: None,
             });
         }
-        let Some(ending) = self.ending.as_mut() else { return };
+        let Some(ending) = self.ending.as_mut() else {
+            return;
+        };
         if ending.hangup_requested {
             return;
         }
@@ -984,7 +1042,10 @@ impl Controller {
                 && !self.caller_speaking
             {
                 self.disclosure = Disclosure::Redelivering;
-                self.spawn_lines(vec![(LineKind::Disclosure, self.cfg.disclosure.text.clone())]);
+                self.spawn_lines(vec![(
+                    LineKind::Disclosure,
+                    self.cfg.disclosure.text.clone(),
+                )]);
             }
         }
         while let Some(res) = self.tasks.try_join_next() {
@@ -1006,9 +1067,12 @@ impl Controller {
             self.silence_at = Some(now + Duration::from_secs(1));
             return;
         }
+        // "7 s without caller speech": voiced audio inside the window restarts it (this also
+        // covers the 2 s suppression rule).
         if let Some(v) = self.last_voiced {
-            if now < v + silence.voiced_suppress {
-                self.silence_at = Some(v + silence.nudge_after);
+            let window = silence.nudge_after.max(silence.voiced_suppress);
+            if now < v + window {
+                self.silence_at = Some(v + window);
                 return;
             }
         }
@@ -1076,7 +1140,9 @@ impl Controller {
     }
 
     fn on_frame_sent(&mut self, tag: Tag, now: Instant) {
-        let Some(u) = self.current.as_mut() else { return };
+        let Some(u) = self.current.as_mut() else {
+            return;
+        };
         if u.id != tag.utterance || u.first_frame_at.is_some() {
             return;
         }
@@ -1134,7 +1200,9 @@ impl Controller {
                 if sample_rate != SAMPLE_RATE {
                     self.record_error(
                         ErrorSource::Conversion,
-                        format!("media at {sample_rate} Hz is not supported; treating it as 16 kHz"),
+                        format!(
+                            "media at {sample_rate} Hz is not supported; treating it as 16 kHz"
+                        ),
                         now,
                     );
                     self.counters.conversion_errors += 1;
@@ -1210,6 +1278,9 @@ impl Controller {
         if let Some(stt) = &self.stt {
             if stt.send_audio(frame.clone()).is_err() {
                 tracing::debug!(call_id = %self.call_id, "STT stream gone; audio kept for replay");
+            } else if self.stt_origin.is_none() {
+                // Providers count stream time from the first audio byte they receive.
+                self.stt_origin = Some(now);
             }
         }
         if self.replay.len() >= REPLAY_FRAMES {
@@ -1230,7 +1301,8 @@ impl Controller {
         let loud_enough = voiced
             && (!audible || rms >= self.cfg.barge_in.echo_ratio * self.pacer.agent_rms_at(now));
         self.vad_run = if loud_enough { self.vad_run + 1 } else { 0 };
-        let vad_frames = (self.cfg.barge_in.vad_min.as_millis() / FRAME_DURATION.as_millis()).max(1) as u32;
+        let vad_frames =
+            (self.cfg.barge_in.vad_min.as_millis() / FRAME_DURATION.as_millis()).max(1) as u32;
         if self.vad_run == vad_frames {
             if audible {
                 self.on_speech_start(SpeechSource::Vad, now);
@@ -1284,6 +1356,9 @@ impl Controller {
     }
 
     fn on_speech_start(&mut self, source: SpeechSource, now: Instant) {
+        if self.tearing_down {
+            return;
+        }
         self.caller_speaking = true;
         self.quiet_frames = 0;
         self.disclosure_redeliver_at = None;
@@ -1323,7 +1398,7 @@ impl Controller {
     fn stt_down(&mut self, now: Instant) {
         self.stt = None;
         self.stt_events = None;
-        if self.stt_state == SttState::Failed || self.finish.is_some() {
+        if self.stt_state == SttState::Failed || self.finish.is_some() || self.tearing_down {
             return;
         }
         self.stt_failures += 1;
@@ -1361,9 +1436,8 @@ impl Controller {
                     Ok(stream) => {
                         // Replay the caller audio since the last end of turn (G19).
                         let replayed = self.replay.len() as u32;
-                        self.stt_origin = Some(
-                            now.checked_sub(FRAME_DURATION * replayed).unwrap_or(now),
-                        );
+                        self.stt_origin = (replayed > 0)
+                            .then(|| now.checked_sub(FRAME_DURATION * replayed).unwrap_or(now));
                         for f in &self.replay {
                             let _ = stream.audio.send_audio(f.clone());
                         }
@@ -1406,7 +1480,7 @@ impl Controller {
     fn stream_instant(&self, seconds: Option<f64>, now: Instant) -> Option<Instant> {
         let origin = self.stt_origin?;
         let secs = seconds?;
-        if !secs.is_finite() || secs < 0.0 {
+        if !secs.is_finite() || secs <= 0.0 {
             return None;
         }
         Some((origin + Duration::from_secs_f64(secs)).min(now))
@@ -1432,6 +1506,7 @@ impl Controller {
             SttEvent::Final {
                 text,
                 confidence,
+                audio_start,
                 audio_end,
                 speech_final,
                 ..
@@ -1439,6 +1514,7 @@ impl Controller {
                 self.stt_failures = 0;
                 if !text.trim().is_empty() {
                     let t = &mut self.v1_turn;
+                    t.audio_start.get_or_insert(audio_start);
                     if !t.text.is_empty() {
                         t.text.push(' ');
                     }
@@ -1463,6 +1539,7 @@ impl Controller {
             SttEvent::EndOfTurn {
                 text,
                 confidence,
+                audio_window_start,
                 audio_window_end,
                 ..
             } => {
@@ -1471,7 +1548,17 @@ impl Controller {
                 let speech_end = self
                     .stream_instant(Some(audio_window_end), now)
                     .or(self.last_voiced);
-                self.on_caller_turn(&text, Some(confidence), speech_end, now, now);
+                let speech_start = self.stream_instant(Some(audio_window_start), now);
+                self.on_caller_turn(
+                    CallerTurn {
+                        text: &text,
+                        confidence: Some(confidence),
+                        speech_start,
+                        speech_end,
+                        final_at: now,
+                    },
+                    now,
+                );
             }
             SttEvent::Error { message, fatal } => {
                 self.counters.stt_errors += 1;
@@ -1504,24 +1591,89 @@ impl Controller {
             .stream_instant(turn.audio_end, now)
             .or(self.last_voiced);
         let final_at = turn.last_final_at.unwrap_or(now);
-        self.on_caller_turn(&turn.text, confidence, speech_end, now, final_at);
+        let speech_start = self.stream_instant(turn.audio_start, now);
+        self.on_caller_turn(
+            CallerTurn {
+                text: &turn.text,
+                confidence,
+                speech_start,
+                speech_end,
+                final_at,
+            },
+            now,
+        );
+    }
+
+    /// G27: a transcript is self-echo only if it overlaps agent playback (+1.5 s), has ≥ 3
+    /// words and ≥ 80 % of its words appear, in order, in one agent utterance spoken since the
+    /// caller's last accepted turn.
+    fn is_echo(&self, text: &str, speech_start: Instant) -> bool {
+        let words = normalised_words(text);
+        if words.len() < ECHO_MIN_WORDS {
+            return false;
+        }
+        let overlaps = self
+            .pacer
+            .playout_end()
+            .is_some_and(|end| speech_start <= end + ECHO_GRACE);
+        if !overlaps {
+            return false;
+        }
+        let current = self.current.as_ref().map(|u| {
+            u.sentences
+                .iter()
+                .filter(|s| s.audio_bytes > 0 || s.ended)
+                .map(|s| s.text.as_str())
+                .collect::<Vec<_>>()
+                .join(" ")
+        });
+        current
+            .iter()
+            .chain(self.echo_texts.iter().rev())
+            .any(|agent| {
+                let agent = normalised_words(agent);
+                let mut it = agent.iter();
+                let matched = words
+                    .iter()
+                    .filter(|w| it.by_ref().any(|a| a == *w))
+                    .count();
+                matched * 5 >= words.len() * 4
+            })
+    }
+
+    /// An echo transcript: no turn; if it was what interrupted the agent, say the rest again.
+    fn on_echo(&mut self, now: Instant) {
+        self.counters.echo_suppressed += 1;
+        tracing::info!(call_id = %self.call_id, "self-echo transcript suppressed");
+        self.caller_quiet(now);
+        if self.current.is_none() && self.ending.is_none() && !self.undelivered.is_empty() {
+            self.counters.echo_interrupts += 1;
+            let lines = std::mem::take(&mut self.undelivered);
+            self.spawn_lines(lines);
+        }
     }
 
     /// An end-of-turn transcript arrived.
-    fn on_caller_turn(
-        &mut self,
-        text: &str,
-        confidence: Option<f32>,
-        speech_end: Option<Instant>,
-        now: Instant,
-        final_at: Instant,
-    ) {
+    fn on_caller_turn(&mut self, turn: CallerTurn<'_>, now: Instant) {
+        let CallerTurn {
+            text,
+            confidence,
+            speech_start,
+            speech_end,
+            final_at,
+        } = turn;
         let text = text.trim();
         if text.is_empty() || is_disfluency_only(text) {
             self.caller_quiet(now);
             return;
         }
+        if self.is_echo(text, speech_start.unwrap_or(now)) {
+            self.on_echo(now);
+            return;
+        }
         self.replay.clear();
+        self.echo_texts.clear();
+        self.undelivered.clear();
         self.transcript.push(TranscriptTurn {
             role: TurnRole::User,
             content: text.to_string(),
@@ -1538,8 +1690,8 @@ impl Controller {
             // I4: the flag is set before anything else happens and survives everything.
             self.hints.opted_out = true;
         }
-        if self.ending.is_some() {
-            // The last line is being delivered; the call is ending regardless.
+        if self.ending.is_some() || self.tearing_down {
+            // The last line is being delivered (or the call is over); no reply.
             return;
         }
         self.settle_current(now);
@@ -1646,11 +1798,7 @@ impl Controller {
             }
             Frame::AgentAction { action, .. } if mine => self.on_action(action, now),
             Frame::Timing { mark, at, .. } if mine => {
-                if let Some(d) = self
-                    .current
-                    .as_mut()
-                    .and_then(|u| u.latency.as_deref_mut())
-                {
+                if let Some(d) = self.current.as_mut().and_then(|u| u.latency.as_deref_mut()) {
                     let slot = match mark {
                         TimingMark::LlmRequest => &mut d.llm_request,
                         TimingMark::LlmFirstToken => &mut d.llm_first,
@@ -1742,10 +1890,20 @@ impl Controller {
         if let Some(u) = &self.current {
             u.cancel.cancel();
         }
+        self.tearing_down = true;
         if let Some(stt) = self.stt.take() {
             let _ = stt.close();
         }
-        self.stt_events = None;
+        // Results the provider already delivered still count: "remove my number" followed by an
+        // immediate hang-up must reach the transcript and the opt-out flag (H9 check).
+        if let Some(mut events) = self.stt_events.take() {
+            while let Ok(event) = events.try_recv() {
+                if matches!(event, SttEvent::Closed { .. }) {
+                    break;
+                }
+                self.on_stt(event, Instant::now());
+            }
+        }
         if let Some(tts) = self.tts_session.take() {
             tts.close();
         }
@@ -1759,7 +1917,11 @@ impl Controller {
                 match result {
                     Ok(Ok(())) => self.hangup = HangupStatus::Done,
                     Ok(Err(e)) => {
-                        self.record_error(ErrorSource::Carrier, format!("hang-up failed: {e}"), now);
+                        self.record_error(
+                            ErrorSource::Carrier,
+                            format!("hang-up failed: {e}"),
+                            now,
+                        );
                         self.hangup = HangupStatus::Failed(e.to_string());
                     }
                     Err(_) => {

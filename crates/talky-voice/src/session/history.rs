@@ -80,9 +80,7 @@ impl History {
         out.push(ChatMessage::system(system_prompt));
         for m in &self.messages[start..] {
             match out.last_mut() {
-                Some(last) if last.role == m.role => {
-                    last.content = join(&last.content, &m.content)
-                }
+                Some(last) if last.role == m.role => last.content = join(&last.content, &m.content),
                 _ => out.push(m.clone()),
             }
         }
@@ -122,7 +120,13 @@ mod tests {
         let req = h.request_messages("SYS", 20);
         assert_eq!(
             roles(&req),
-            vec![Role::System, Role::Assistant, Role::User, Role::Assistant, Role::User]
+            vec![
+                Role::System,
+                Role::Assistant,
+                Role::User,
+                Role::Assistant,
+                Role::User
+            ]
         );
         assert_eq!(req[4].content, "ok and?");
         assert!(alternates(&req[1..]));

@@ -128,8 +128,7 @@ impl InboundSender {
             let mut q = self.shared.lock();
             if matches!(event, Inbound::Audio(_)) {
                 if q.audio >= INBOUND_AUDIO_CAPACITY {
-                    if let Some(pos) = q.items.iter().position(|e| matches!(e, Inbound::Audio(_)))
-                    {
+                    if let Some(pos) = q.items.iter().position(|e| matches!(e, Inbound::Audio(_))) {
                         q.items.remove(pos);
                         q.audio -= 1;
                         self.shared.dropped_audio.fetch_add(1, Ordering::Relaxed);
@@ -260,8 +259,12 @@ mod tests {
     #[test]
     fn conversions() {
         assert_eq!(
-            Inbound::from_text(r#"{"event":"websocket:connected","content-type":"audio/l16;rate=16000"}"#),
-            Inbound::Connected { sample_rate: 16_000 }
+            Inbound::from_text(
+                r#"{"event":"websocket:connected","content-type":"audio/l16;rate=16000"}"#
+            ),
+            Inbound::Connected {
+                sample_rate: 16_000
+            }
         );
         assert!(matches!(Inbound::from_text("{oops"), Inbound::Malformed(_)));
         assert_eq!(

@@ -17,8 +17,8 @@
 //! in background tasks. The server's socket writer should close the socket when the outbound
 //! receiver yields `None` (the session ended, after it asked the carrier to hang up).
 
-mod controller;
 pub mod config;
+mod controller;
 pub mod history;
 pub mod io;
 pub mod recorder;

@@ -232,8 +232,10 @@ pub struct SessionCounters {
     pub conversion_errors: u64,
     /// Silence nudges spoken.
     pub nudges: u64,
-    /// Transcripts suppressed as self-echo (G27; not implemented, always 0).
+    /// Transcripts suppressed as self-echo (G27).
     pub echo_suppressed: u64,
+    /// Interrupts that turned out to be echo; the rest of the reply was spoken again (G27).
+    pub echo_interrupts: u64,
     /// DTMF digits received.
     pub dtmf_digits: u64,
     /// Unparsable or unknown text messages from the carrier.
@@ -358,7 +360,10 @@ mod tests {
         assert_eq!(m.word_count, 7);
         assert_eq!(m.user_word_count, 1);
         assert_eq!(m.assistant_word_count, 6);
-        assert_eq!(m.full_text, "Assistant: Hi, it's Maya. Got a minute?\nUser: Sure");
+        assert_eq!(
+            m.full_text,
+            "Assistant: Hi, it's Maya. Got a minute?\nUser: Sure"
+        );
         let json = serde_json::to_value(&turns[0]).unwrap();
         assert_eq!(json["role"], "assistant");
         assert!(json.get("confidence").is_none());

@@ -35,7 +35,9 @@ use crate::audio::{alaw_to_linear, ulaw_to_linear, Resampler, SAMPLE_RATE};
 use crate::frame::{
     Epoch, ErrorSource, Frame, LineKind, TimingMark, UtteranceId, UtteranceVerdict,
 };
-use crate::text::{has_speakable, split_sentences, Envelope, EnvelopeDetector, FillerGate, SentenceSplitter};
+use crate::text::{
+    has_speakable, split_sentences, Envelope, EnvelopeDetector, FillerGate, SentenceSplitter,
+};
 
 /// TTS deadline for the first audio of a sentence.
 const TTS_FIRST_AUDIO_TIMEOUT: Duration = Duration::from_secs(5);
@@ -163,8 +165,7 @@ impl UtteranceJob {
         let mut got_event = false;
         let mut actions = 0usize;
 
-        let stream = match timeout(self.first_token_timeout, self.llm.stream_chat(request)).await
-        {
+        let stream = match timeout(self.first_token_timeout, self.llm.stream_chat(request)).await {
             Ok(Ok(stream)) => stream,
             Ok(Err(e)) => return self.llm_failed(e, &reply, lines),
             Err(_) => {
@@ -197,7 +198,11 @@ impl UtteranceJob {
                 Ok(None) => {
                     // Ended without `Done`: broken (§7.2), but what arrived is usable.
                     if reply.spoken == 0 {
-                        self.error(ErrorSource::Llm, "LLM stream ended without [DONE]".into(), false);
+                        self.error(
+                            ErrorSource::Llm,
+                            "LLM stream ended without [DONE]".into(),
+                            false,
+                        );
                     }
                     break;
                 }
@@ -280,7 +285,10 @@ impl UtteranceJob {
             UtteranceVerdict::ActionOnly
         } else {
             // G15: nothing speakable and nobody stopped it → the recovery line, once.
-            send_lines(lines, &[(LineKind::Recovery, self.fallbacks.recovery.clone())]);
+            send_lines(
+                lines,
+                &[(LineKind::Recovery, self.fallbacks.recovery.clone())],
+            );
             UtteranceVerdict::ProviderEmptyStream
         }
     }
@@ -318,10 +326,16 @@ impl UtteranceJob {
             };
         }
         if timed_out {
-            send_lines(lines, &[(LineKind::Recovery, self.fallbacks.apology.clone())]);
+            send_lines(
+                lines,
+                &[(LineKind::Recovery, self.fallbacks.apology.clone())],
+            );
             UtteranceVerdict::TimeoutBeforeSpeech
         } else {
-            send_lines(lines, &[(LineKind::Recovery, self.fallbacks.recovery.clone())]);
+            send_lines(
+                lines,
+                &[(LineKind::Recovery, self.fallbacks.recovery.clone())],
+            );
             UtteranceVerdict::LlmFailed(error.to_string())
         }
     }
@@ -381,7 +395,10 @@ impl UtteranceJob {
                     Err(e) => Err(e),
                 }
             }
-            _ => self.synthesize_once(text, index, &mut sent, &mut first).await,
+            _ => {
+                self.synthesize_once(text, index, &mut sent, &mut first)
+                    .await
+            }
         };
         let Err(err) = primary else { return sent };
         self.error(ErrorSource::Tts, err.to_string(), false);
@@ -389,7 +406,10 @@ impl UtteranceJob {
             // Part of the sentence played; a retry would repeat it.
             return sent;
         }
-        if let Err(err) = self.synthesize_once(text, index, &mut sent, &mut first).await {
+        if let Err(err) = self
+            .synthesize_once(text, index, &mut sent, &mut first)
+            .await
+        {
             self.error(ErrorSource::Tts, format!("retry failed: {err}"), false);
         }
         sent
@@ -558,9 +578,9 @@ impl Converter {
         }
         let resampler = match &mut self.resampler {
             Some(r) if r.in_rate() == chunk.sample_rate => r,
-            _ => self.resampler.insert(
-                Resampler::new(chunk.sample_rate, SAMPLE_RATE).map_err(|e| e.to_string())?,
-            ),
+            _ => self
+                .resampler
+                .insert(Resampler::new(chunk.sample_rate, SAMPLE_RATE).map_err(|e| e.to_string())?),
         };
         let mut resampled = Vec::with_capacity(self.scratch.len() * 2);
         resampler.process(&self.scratch, &mut resampled);
@@ -589,7 +609,12 @@ mod tests {
     fn reply_text_pipeline() {
         let mut r = ReplyText::new(3);
         let mut got = Vec::new();
-        for t in ["Um, ", "sure thing", ". Dr. Lee is in. ", "Bye. {\"action\":\"end_call\"}"] {
+        for t in [
+            "Um, ",
+            "sure thing",
+            ". Dr. Lee is in. ",
+            "Bye. {\"action\":\"end_call\"}",
+        ] {
             got.extend(r.push(t));
         }
         let (tail, envs) = r.finish();

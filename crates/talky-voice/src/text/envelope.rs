@@ -300,7 +300,12 @@ mod tests {
 
     #[test]
     fn envelope_split_across_tokens_is_never_voiced() {
-        let (spoken, envs) = run(&["Okay, bye. {", " \"act", "ion\": \"End-Call\"", ", \"outcome\": \"declined\"}"]);
+        let (spoken, envs) = run(&[
+            "Okay, bye. {",
+            " \"act",
+            "ion\": \"End-Call\"",
+            ", \"outcome\": \"declined\"}",
+        ]);
         assert_eq!(spoken, "Okay, bye. ");
         assert_eq!(
             envs,

@@ -99,7 +99,8 @@ impl FillerGate {
         }
         let lower_prefix_possible = FILLERS.iter().any(|f| {
             let n = head.len().min(f.len());
-            head.get(..n).is_some_and(|h| h.eq_ignore_ascii_case(&f[..n]))
+            head.get(..n)
+                .is_some_and(|h| h.eq_ignore_ascii_case(&f[..n]))
         });
         // Decide when no filler can match, or when enough text is here to see the character
         // after the longest possible filler.
@@ -113,7 +114,10 @@ impl FillerGate {
     /// True when a complete filler plus its following character (or more text) is buffered.
     fn filler_decided(&self, head: &str) -> bool {
         FILLERS.iter().any(|f| {
-            head.len() > f.len() && head.get(..f.len()).is_some_and(|h| h.eq_ignore_ascii_case(f))
+            head.len() > f.len()
+                && head
+                    .get(..f.len())
+                    .is_some_and(|h| h.eq_ignore_ascii_case(f))
         })
     }
 
@@ -189,7 +193,10 @@ mod tests {
 
     #[test]
     fn streaming_gate_matches_whole_text_rule() {
-        assert_eq!(gate(&["Su", "re! The off", "ice opens."]), "The office opens.");
+        assert_eq!(
+            gate(&["Su", "re! The off", "ice opens."]),
+            "The office opens."
+        );
         assert_eq!(gate(&["Sure", " thing."]), "Sure thing.");
         assert_eq!(gate(&["Um", ",", " ", "the office."]), "The office.");
         assert_eq!(gate(&["Yes", ". I can."]), "Yes. I can.");

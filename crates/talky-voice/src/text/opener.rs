@@ -85,7 +85,9 @@ pub fn render_opener(agent_name: &str, company_name: &str, reason: Option<&str>)
         .map(|r| r.trim_end_matches(['.', '!', '?']));
     let mut candidates = Vec::new();
     if let Some(r) = reason {
-        candidates.push(format!("Hi, it's {agent} from {company} about {r}. Got a minute?"));
+        candidates.push(format!(
+            "Hi, it's {agent} from {company} about {r}. Got a minute?"
+        ));
     }
     candidates.push(format!("Hi, it's {agent} from {company}. Got a minute?"));
     candidates.push(format!("Hi, it's {agent}. Got a minute?"));
@@ -138,7 +140,10 @@ mod tests {
             Some("your checkup"),
         );
         assert!(word_count(&r) <= 12, "{r}");
-        assert_eq!(r, "Hi, it's Maya from Northwind Family Dental Group. Got a minute?");
+        assert_eq!(
+            r,
+            "Hi, it's Maya from Northwind Family Dental Group. Got a minute?"
+        );
         let r = render_opener("Maya", "Acme", Some("a reason that is far too long"));
         assert_eq!(r, "Hi, it's Maya from Acme. Got a minute?");
     }

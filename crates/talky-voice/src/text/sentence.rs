@@ -240,7 +240,9 @@ mod tests {
     #[test]
     fn abbreviations_and_decimals_do_not_split() {
         assert_eq!(
-            split_sentences("Dr. Smith sees you at 3.5 p.m. on Monday. Mrs. Jones, e.g. you, etc. too. Fine!"),
+            split_sentences(
+                "Dr. Smith sees you at 3.5 p.m. on Monday. Mrs. Jones, e.g. you, etc. too. Fine!"
+            ),
             vec![
                 "Dr. Smith sees you at 3.5 p.m. on Monday.",
                 "Mrs. Jones, e.g. you, etc. too.",
@@ -260,7 +262,9 @@ mod tests {
     #[test]
     fn emails_and_urls_stay_whole() {
         assert_eq!(
-            split_sentences("Write to bob.smith@example.com or visit www.example.com/a.b today. Thanks."),
+            split_sentences(
+                "Write to bob.smith@example.com or visit www.example.com/a.b today. Thanks."
+            ),
             vec![
                 "Write to bob.smith@example.com or visit www.example.com/a.b today.",
                 "Thanks."

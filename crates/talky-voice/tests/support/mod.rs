@@ -23,7 +23,10 @@ use talky_core::ports::stt::{
     SttStreamInfo,
 };
 use talky_core::ports::telephony::{CarrierCall, Telephony, TelephonyError};
-use talky_core::ports::tts::{Tts, TtsChunk, TtsEncoding, TtsError, TtsRequest};
+use talky_core::ports::tts::{
+    tts_session_pair, Tts, TtsChunk, TtsCommand, TtsEncoding, TtsError, TtsRequest, TtsSession,
+    TtsSessionOptions,
+};
 use talky_core::Clock;
 use talky_voice::audio::{rms_s16le, tone_s16le};
 use talky_voice::session::{
@@ -204,7 +207,9 @@ impl Llm for FakeLlm {
                     match it.next()? {
                         Step::Wait(d) => tokio::time::sleep(d).await,
                         Step::Stall => std::future::pending::<()>().await,
-                        Step::Token(t) => return Some((Ok(LlmEvent::Token(t.into())), (it, done_at))),
+                        Step::Token(t) => {
+                            return Some((Ok(LlmEvent::Token(t.into())), (it, done_at)))
+                        }
                         Step::Tool(name, args) => {
                             return Some((
                                 Ok(LlmEvent::ToolCall {
@@ -244,23 +249,27 @@ impl Llm for FakeLlm {
 
 /// Synthesises `ms_per_char` of constant-valued audio per character. Request `i` uses sample
 /// value `value_of(i)`, so frames can be traced to sentences. Texts containing a `fail`
-/// substring fail.
+/// substring fail. With `sessions`, `open_session` works like Cartesia's WebSocket (contexts).
 pub struct FakeTts {
-    pub ms_per_char: Mutex<u64>,
-    pub first_byte_delay: Mutex<Duration>,
+    pub sessions: bool,
+    pub contexts: Arc<Mutex<Vec<String>>>,
+    pub ms_per_char: u64,
+    pub first_byte_delay: Duration,
     pub chunk_bytes: usize,
     pub fail: Mutex<Vec<String>>,
-    pub requests: Mutex<Vec<String>>,
+    pub requests: Arc<Mutex<Vec<String>>>,
 }
 
 impl Default for FakeTts {
     fn default() -> Self {
         Self {
-            ms_per_char: Mutex::new(50),
-            first_byte_delay: Mutex::new(Duration::from_millis(20)),
+            sessions: false,
+            contexts: Arc::new(Mutex::new(Vec::new())),
+            ms_per_char: 50,
+            first_byte_delay: Duration::from_millis(20),
             chunk_bytes: 1002,
             fail: Mutex::new(Vec::new()),
-            requests: Mutex::new(Vec::new()),
+            requests: Arc::new(Mutex::new(Vec::new())),
         }
     }
 }
@@ -269,17 +278,36 @@ pub fn value_of(request_index: usize) -> i16 {
     3000 + (request_index as i16 % 500) * 2
 }
 
+/// Records a request in `log` and returns its audio (constant value, whole samples).
+fn render(log: &Mutex<Vec<String>>, text: &str, ms_per_char: u64) -> Bytes {
+    let index = {
+        let mut r = log.lock().unwrap();
+        r.push(text.to_string());
+        r.len() - 1
+    };
+    let samples = text.chars().count() * ms_per_char as usize * 16;
+    let value = value_of(index);
+    let mut pcm = Vec::with_capacity(samples * 2);
+    for _ in 0..samples {
+        pcm.extend_from_slice(&value.to_le_bytes());
+    }
+    Bytes::from(pcm)
+}
+
+fn chunked(pcm: Bytes, size: usize) -> Vec<Bytes> {
+    (0..pcm.len())
+        .step_by(size)
+        .map(|i| pcm.slice(i..(i + size).min(pcm.len())))
+        .collect()
+}
+
 impl FakeTts {
     pub fn texts(&self) -> Vec<String> {
         self.requests.lock().unwrap().clone()
     }
 
-    pub fn index_of(&self, text: &str) -> Option<usize> {
-        self.requests.lock().unwrap().iter().position(|t| t == text)
-    }
-
     pub fn duration_of(&self, text: &str) -> Duration {
-        Duration::from_millis(text.chars().count() as u64 * *self.ms_per_char.lock().unwrap())
+        Duration::from_millis(text.chars().count() as u64 * self.ms_per_char)
     }
 }
 
@@ -289,11 +317,7 @@ impl Tts for FakeTts {
         &self,
         req: TtsRequest,
     ) -> Result<BoxStream<'static, Result<TtsChunk, TtsError>>, TtsError> {
-        let index = {
-            let mut r = self.requests.lock().unwrap();
-            r.push(req.text.clone());
-            r.len() - 1
-        };
+        let pcm = render(&self.requests, &req.text, self.ms_per_char);
         if self
             .fail
             .lock()
@@ -306,21 +330,9 @@ impl Tts for FakeTts {
                 message: "fake failure".into(),
             });
         }
-        let samples = (self.duration_of(&req.text).as_millis() as usize) * 16;
-        let value = value_of(index);
-        let mut pcm = Vec::with_capacity(samples * 2);
-        for _ in 0..samples {
-            pcm.extend_from_slice(&value.to_le_bytes());
-        }
-        let pcm = Bytes::from(pcm);
-        let chunk = self.chunk_bytes;
-        let delay = *self.first_byte_delay.lock().unwrap();
-        let chunks: Vec<Bytes> = (0..pcm.len())
-            .step_by(chunk)
-            .map(|i| pcm.slice(i..(i + chunk).min(pcm.len())))
-            .collect();
+        let chunks = chunked(pcm, self.chunk_bytes);
         Ok(futures::stream::unfold(
-            (chunks.into_iter(), Some(delay)),
+            (chunks.into_iter(), Some(self.first_byte_delay)),
             |(mut it, delay)| async move {
                 if let Some(d) = delay {
                     tokio::time::sleep(d).await;
@@ -337,6 +349,51 @@ impl Tts for FakeTts {
             },
         )
         .boxed())
+    }
+
+    async fn open_session(&self, opts: TtsSessionOptions) -> Result<TtsSession, TtsError> {
+        if !self.sessions {
+            return Err(TtsError::Unsupported);
+        }
+        let (session, mut commands) = tts_session_pair(opts);
+        let contexts = self.contexts.clone();
+        let requests = self.requests.clone();
+        let (ms_per_char, chunk, delay) =
+            (self.ms_per_char, self.chunk_bytes, self.first_byte_delay);
+        // A socket task like Cartesia's: contexts by id; audio for a context's text, then done.
+        tokio::spawn(async move {
+            let mut sinks = std::collections::HashMap::new();
+            while let Some(cmd) = commands.next().await {
+                match cmd {
+                    TtsCommand::Open { context_id, sink } => {
+                        contexts.lock().unwrap().push(context_id.clone());
+                        sinks.insert(context_id, sink);
+                    }
+                    TtsCommand::Text {
+                        context_id, text, ..
+                    } => {
+                        let Some(sink) = sinks.remove(&context_id) else {
+                            continue;
+                        };
+                        let pcm = render(&requests, &text, ms_per_char);
+                        tokio::time::sleep(delay).await;
+                        for audio in chunked(pcm, chunk) {
+                            sink.send(Ok(TtsChunk {
+                                audio,
+                                sample_rate: 16_000,
+                                encoding: TtsEncoding::PcmS16le,
+                            }));
+                        }
+                        // Dropping the sink ends the context's audio stream ("done").
+                    }
+                    TtsCommand::Cancel { context_id } => {
+                        sinks.remove(&context_id);
+                    }
+                    TtsCommand::Close => break,
+                }
+            }
+        });
+        Ok(session)
     }
 }
 

@@ -33,4 +33,5 @@ pub fn api_router() -> OpenApiRouter<SharedState> {
         .merge(dashboard::router())
         .merge(analytics::router())
         .merge(clients::router())
+        .merge(crate::voice::socket::router())
 }

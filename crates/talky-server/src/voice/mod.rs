@@ -1,6 +1,11 @@
-//! The speech providers a voice session uses, built from configuration: Deepgram (v1 or
-//! Flux) for speech-to-text, any OpenAI-compatible endpoint for the LLM, Cartesia for
-//! text-to-speech. Pointing the base URLs at `talky-mock` runs everything locally.
+//! Voice calls in the server: the speech providers built from configuration (Deepgram v1
+//! or Flux, any OpenAI-compatible LLM, Cartesia), the media socket that runs a
+//! `talky_voice` session per call (`socket`), and the sink that persists what a session
+//! produced (`sink`). Pointing the provider base URLs at `talky-mock` runs everything
+//! locally.
+
+pub mod sink;
+pub mod socket;
 
 use crate::config::{Config, SttProvider};
 use anyhow::Context;

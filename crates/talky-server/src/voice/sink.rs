@@ -1,0 +1,174 @@
+//! Persists a finished session (H9 steps 4–7): transcript, recording decision, call
+//! finalisation with the resolved outcome (I2), J1 latencies and J2 counters, and the
+//! opt-out → DNC step. A failed recording write marks the row `failed` and never blocks
+//! the rest (H10).
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use std::sync::Arc;
+use talky_core::model::Outcome;
+use talky_core::ports::recording::{recording_key, RecordingStore};
+use talky_core::ports::store::{
+    NewRecording, NewTranscript, RecordingStatus, SessionEnd, Store, TranscriptTurn, TurnMetric, TurnRole,
+};
+use talky_core::{CallId, CampaignId, TenantId};
+use talky_voice::session::{OutcomeHints, RecordingResult, SessionReport, SessionSink};
+
+/// Writes one call's report through the store and recording ports.
+pub struct PersistSink {
+    pub store: Arc<dyn Store>,
+    pub recordings: Arc<dyn RecordingStore>,
+    pub tenant: TenantId,
+    pub campaign: Option<CampaignId>,
+    pub call: CallId,
+}
+
+/// I2: the outcome of an answered call, highest precedence first.
+pub fn resolve_outcome(h: &OutcomeHints) -> Outcome {
+    if h.opted_out {
+        return Outcome::OptedOut;
+    }
+    if h.goal_achieved == Some(true) {
+        return Outcome::GoalAchieved;
+    }
+    if h.callback_requested {
+        return Outcome::CallbackRequested;
+    }
+    match h.end_call_outcome.as_deref().and_then(|o| o.parse::<Outcome>().ok()) {
+        Some(Outcome::Declined) => return Outcome::Declined,
+        Some(Outcome::GoalNotAchieved) => return Outcome::GoalNotAchieved,
+        Some(Outcome::Voicemail) => return Outcome::Voicemail,
+        _ => {}
+    }
+    if h.goal_achieved == Some(false) {
+        return Outcome::GoalNotAchieved;
+    }
+    if h.agent_error && h.caller_turns == 0 {
+        return Outcome::AgentError;
+    }
+    Outcome::Answered
+}
+
+impl PersistSink {
+    async fn store_recording(&self, report: &SessionReport) {
+        let now = report.ended_at;
+        let campaign = self.campaign.map(|c| c.to_string()).unwrap_or_else(|| "none".into());
+        let key = recording_key(&self.tenant.to_string(), &campaign, &self.call.to_string());
+        let mut row = NewRecording::new(self.call, key.clone(), now);
+        match &report.recording {
+            RecordingResult::Disabled => return,
+            RecordingResult::Discarded { reason } => {
+                tracing::info!(call_id = %self.call, %reason, "recording discarded");
+                row.storage_path = String::new();
+                row.status = RecordingStatus::Discarded;
+            }
+            RecordingResult::Wav { data, channels, sample_rate, duration_seconds } => {
+                row.channels = i64::from(*channels);
+                row.sample_rate = i64::from(*sample_rate);
+                row.duration_seconds = duration_seconds.round() as i64;
+                row.file_size_bytes = data.len() as i64;
+                row.status = match self.recordings.put(&key, Bytes::clone(data)).await {
+                    Ok(_) => RecordingStatus::Completed,
+                    Err(e) => {
+                        tracing::error!(call_id = %self.call, error = %e, "recording write failed");
+                        RecordingStatus::Failed
+                    }
+                };
+            }
+        }
+        if let Err(e) = self.store.insert_recording(self.tenant, row).await {
+            tracing::error!(call_id = %self.call, error = %e, "recording row not saved");
+        }
+    }
+}
+
+#[async_trait]
+impl SessionSink for PersistSink {
+    async fn finished(&self, report: SessionReport) {
+        // 4. transcript (if any turn exists)
+        if !report.turns.is_empty() {
+            let turns = report
+                .turns
+                .iter()
+                .map(|t| TranscriptTurn {
+                    role: match t.role {
+                        talky_voice::session::TurnRole::User => TurnRole::User,
+                        talky_voice::session::TurnRole::Assistant => TurnRole::Assistant,
+                    },
+                    content: t.content.clone(),
+                    timestamp: t.timestamp,
+                    confidence: t.confidence.map(f64::from),
+                    interrupted: t.interrupted.unwrap_or(false),
+                })
+                .collect();
+            if let Err(e) = self
+                .store
+                .save_transcript(self.tenant, self.call, NewTranscript::from_turns(turns), report.ended_at)
+                .await
+            {
+                tracing::error!(call_id = %self.call, error = %e, "transcript not saved");
+            }
+        }
+        // 5. recording decision
+        self.store_recording(&report).await;
+        // 6–7. finalise the call (outcome, counters, latencies; opt-out → DNC)
+        let metrics = report
+            .latencies
+            .iter()
+            .enumerate()
+            .map(|(i, l)| TurnMetric {
+                turn_index: i as i64,
+                speech_end: Some(l.speech_end),
+                endpoint_delay_ms: l.endpoint_delay_ms.map(|v| v as i64),
+                stt_final_ms: l.stt_final_ms.map(|v| v as i64),
+                llm_ttft_ms: l.llm_ttft_ms.map(|v| v as i64),
+                first_sentence_ms: l.first_sentence_ms.map(|v| v as i64),
+                tts_ttfb_ms: l.tts_ttfb_ms.map(|v| v as i64),
+                first_frame_ms: l.first_frame_ms.map(|v| v as i64),
+                speculative: l.speculative,
+            })
+            .collect();
+        let mut counters = serde_json::to_value(&report.counters).unwrap_or_default();
+        if let (Some(obj), Some(ms)) = (counters.as_object_mut(), report.opener_ms) {
+            obj.insert("opener_ms".into(), ms.into());
+        }
+        let end = SessionEnd {
+            ended_at: report.ended_at,
+            outcome: resolve_outcome(&report.hints),
+            end_reason: report.end_reason.as_str().to_string(),
+            opted_out: report.hints.opted_out,
+            goal_achieved: report.hints.goal_achieved == Some(true),
+            goal_detail: report.hints.goal_detail.clone(),
+            counters,
+        };
+        match self.store.finish_session_call(self.tenant, self.call, end, metrics).await {
+            Ok(true) => tracing::info!(call_id = %self.call, reason = report.end_reason.as_str(), "call finalised"),
+            Ok(false) => tracing::debug!(call_id = %self.call, "call was already finalised"),
+            Err(e) => tracing::error!(call_id = %self.call, error = %e, "call finalisation failed"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outcome_precedence_follows_i2() {
+        let mut h = OutcomeHints { opted_out: true, goal_achieved: Some(true), ..Default::default() };
+        assert_eq!(resolve_outcome(&h), Outcome::OptedOut);
+        h.opted_out = false;
+        assert_eq!(resolve_outcome(&h), Outcome::GoalAchieved);
+        h.goal_achieved = None;
+        h.callback_requested = true;
+        assert_eq!(resolve_outcome(&h), Outcome::CallbackRequested);
+        h.callback_requested = false;
+        h.end_call_outcome = Some("declined".into());
+        assert_eq!(resolve_outcome(&h), Outcome::Declined);
+        h.end_call_outcome = None;
+        h.agent_error = true;
+        assert_eq!(resolve_outcome(&h), Outcome::AgentError);
+        h.caller_turns = 2;
+        assert_eq!(resolve_outcome(&h), Outcome::Answered);
+    }
+}
