@@ -156,9 +156,33 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding {listen}"))?;
     tracing::info!(addr = %listener.local_addr()?, public_url = %state.public_url, "Talky is listening");
-    serve(listener, state, shutdown_signal()).await?;
+    let sessions = state.clone();
+    serve(listener, state.clone(), async move {
+        shutdown_signal().await;
+        // H8: every live voice session hangs up and persists.
+        sessions.shutdown.cancel();
+    })
+    .await?;
+    drain_sessions(&state, std::time::Duration::from_secs(10)).await;
     tracing::info!("Talky stopped");
     Ok(())
+}
+
+/// Waits (at most `limit`) for live voice sessions to finish persisting after shutdown.
+pub async fn drain_sessions(state: &SharedState, limit: std::time::Duration) {
+    use std::sync::atomic::Ordering;
+    let deadline = tokio::time::Instant::now() + limit;
+    let mut ended = state.session_ended.subscribe();
+    while state.active_sessions.load(Ordering::Acquire) > 0 {
+        match tokio::time::timeout_at(deadline, ended.recv()).await {
+            Ok(_) => {}
+            Err(_) => {
+                let left = state.active_sessions.load(Ordering::Acquire);
+                tracing::warn!(sessions = left, "shutdown: voice sessions still running after the grace period");
+                return;
+            }
+        }
+    }
 }
 
 /// Hides a password in a database URL for logs.

@@ -17,11 +17,15 @@ pub async fn tenant_of(app: &TestApp, token: &str) -> TenantId {
     v["id"].as_str().unwrap().parse().unwrap()
 }
 
-/// Creates a campaign with `extra` fields merged into a minimal valid body; returns its id.
+/// Creates a minimal draft campaign and returns its id.
 pub async fn create_campaign(app: &TestApp, token: &str, name: &str) -> String {
     let (s, v) = json(
-        app.post_auth("/api/v1/campaigns", token, json!({"name": name, "system_prompt": "Be brief."}))
-            .await,
+        app.post_auth(
+            "/api/v1/campaigns",
+            token,
+            json!({"name": name, "system_prompt": "Be brief."}),
+        )
+        .await,
     )
     .await;
     assert_eq!(s, 200, "{v}");
@@ -36,7 +40,11 @@ pub async fn campaign_count(app: &TestApp, token: &str) -> usize {
 }
 
 pub async fn stats(app: &TestApp, token: &str, id: &str) -> Value {
-    let (s, v) = json(app.get_auth(&format!("/api/v1/campaigns/{id}/stats"), token).await).await;
+    let (s, v) = json(
+        app.get_auth(&format!("/api/v1/campaigns/{id}/stats"), token)
+            .await,
+    )
+    .await;
     assert_eq!(s, 200, "{v}");
     v
 }
@@ -44,17 +52,34 @@ pub async fn stats(app: &TestApp, token: &str, id: &str) -> Value {
 /// Jobs of every status, as counted by the stats route.
 pub async fn total_jobs(app: &TestApp, token: &str, id: &str) -> i64 {
     let v = stats(app, token, id).await;
-    v["job_status_counts"].as_object().unwrap().values().map(|n| n.as_i64().unwrap()).sum()
+    v["job_status_counts"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|n| n.as_i64().unwrap())
+        .sum()
 }
 
 async fn status_of(app: &TestApp, token: &str, id: &str) -> String {
-    let (s, v) = json(app.get_auth(&format!("/api/v1/campaigns/{id}"), token).await).await;
+    let (s, v) = json(
+        app.get_auth(&format!("/api/v1/campaigns/{id}"), token)
+            .await,
+    )
+    .await;
     assert_eq!(s, 200, "{v}");
     v["campaign"]["status"].as_str().unwrap().to_string()
 }
 
 async fn action(app: &TestApp, token: &str, id: &str, what: &str) -> (u16, Value) {
-    json(app.client.post(app.url(&format!("/api/v1/campaigns/{id}/{what}"))).bearer_auth(token).send().await.unwrap()).await
+    json(
+        app.client
+            .post(app.url(&format!("/api/v1/campaigns/{id}/{what}")))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await
 }
 
 #[tokio::test]
@@ -62,7 +87,15 @@ async fn campaign_crud_and_validation() {
     for_each_engine!(|app| {
         let tok = app.register_owner("crud@example.com", "Crud").await;
 
-        let (s, v) = json(app.post_auth("/api/v1/campaigns", &tok, json!({"name": " Q1 ", "system_prompt": "Be brief."})).await).await;
+        let (s, v) = json(
+            app.post_auth(
+                "/api/v1/campaigns",
+                &tok,
+                json!({"name": " Q1 ", "system_prompt": "Be brief."}),
+            )
+            .await,
+        )
+        .await;
         assert_eq!(s, 200, "{v}");
         let c = &v["campaign"];
         assert_eq!(c["name"], "Q1");
@@ -77,6 +110,7 @@ async fn campaign_crud_and_validation() {
         let id = c["id"].as_str().unwrap().to_string();
 
         // Every writable field at once.
+        app.clock.advance(chrono::Duration::seconds(1));
         let full = json!({
             "name": "Full", "description": "d", "system_prompt": "p", "voice_id": "v1",
             "agent_name": "Maya", "company_name": "Northwind Dental", "call_reason": "your checkup",
@@ -87,13 +121,21 @@ async fn campaign_crud_and_validation() {
         });
         let (s, v) = json(app.post_auth("/api/v1/campaigns", &tok, full).await).await;
         assert_eq!(s, 200, "{v}");
-        assert_eq!(v["campaign"]["calling_rules"], json!({"time_window_start": "08:00", "timezone": "Europe/Paris"}));
+        assert_eq!(
+            v["campaign"]["calling_rules"],
+            json!({"time_window_start": "08:00", "timezone": "Europe/Paris"})
+        );
         assert_eq!(v["campaign"]["key_terms"], json!(["checkup", "Northwind"]));
         assert_eq!(v["campaign"]["max_call_seconds"], 60);
 
         let (s, v) = json(app.get_auth("/api/v1/campaigns", &tok).await).await;
         assert_eq!(s, 200);
-        let names: Vec<_> = v["campaigns"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap().to_string()).collect();
+        let names: Vec<_> = v["campaigns"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["name"].as_str().unwrap().to_string())
+            .collect();
         assert_eq!(names, ["Full", "Q1"], "newest first");
         let (s, v) = json(app.get_auth(&format!("/api/v1/campaigns/{id}"), &tok).await).await;
         assert_eq!((s, v["campaign"]["name"].as_str()), (200, Some("Q1")));
@@ -116,19 +158,46 @@ async fn campaign_crud_and_validation() {
             (with("name", json!("x".repeat(256))), "name"),
             (with("name", Value::Null), "name"),
             (without("system_prompt"), "system_prompt"),
-            (with("system_prompt", json!("x".repeat(20_001))), "system_prompt"),
+            (
+                with("system_prompt", json!("x".repeat(20_001))),
+                "system_prompt",
+            ),
             (with("call_reason", json!("x".repeat(31))), "call_reason"),
-            (with("call_reason", json!("one two three four five")), "call_reason"),
-            (with("max_concurrent_calls", json!(0)), "max_concurrent_calls"),
-            (with("max_concurrent_calls", json!(101)), "max_concurrent_calls"),
-            (with("max_concurrent_calls", json!("ten")), "max_concurrent_calls"),
+            (
+                with("call_reason", json!("one two three four five")),
+                "call_reason",
+            ),
+            (
+                with("max_concurrent_calls", json!(0)),
+                "max_concurrent_calls",
+            ),
+            (
+                with("max_concurrent_calls", json!(101)),
+                "max_concurrent_calls",
+            ),
+            (
+                with("max_concurrent_calls", json!("ten")),
+                "max_concurrent_calls",
+            ),
             (with("max_call_seconds", json!(59)), "max_call_seconds"),
             (with("max_call_seconds", json!(86_401)), "max_call_seconds"),
-            (with("calling_rules", json!({"time_window_start": "25:00"})), "calling_rules.time_window_start"),
-            (with("calling_rules", json!({"timezone": "Mars/Base"})), "calling_rules.timezone"),
-            (with("calling_rules", json!({"allowed_days": []})), "calling_rules.allowed_days"),
+            (
+                with("calling_rules", json!({"time_window_start": "25:00"})),
+                "calling_rules.time_window_start",
+            ),
+            (
+                with("calling_rules", json!({"timezone": "Mars/Base"})),
+                "calling_rules.timezone",
+            ),
+            (
+                with("calling_rules", json!({"allowed_days": []})),
+                "calling_rules.allowed_days",
+            ),
             // Valid on its own, but equal to the tenant's (default) start once merged.
-            (with("calling_rules", json!({"time_window_end": "09:00"})), "calling_rules.time_window_end"),
+            (
+                with("calling_rules", json!({"time_window_end": "09:00"})),
+                "calling_rules.time_window_end",
+            ),
             (with("calling_rules", json!({"bogus": 1})), "calling_rules"),
             (with("calling_rules", json!("09:00")), "calling_rules"),
             (with("opener", json!("Hello there.")), "opener"),
@@ -136,26 +205,55 @@ async fn campaign_crud_and_validation() {
             (with("id", json!(id)), "id"),
             (with("status", json!("running")), "status"),
             (with("calls_completed", json!(3)), "calls_completed"),
-            (with("created_at", json!("2025-01-01T00:00:00Z")), "created_at"),
+            (
+                with("created_at", json!("2025-01-01T00:00:00Z")),
+                "created_at",
+            ),
         ];
         for (body, field) in cases {
             let (s, v) = json(app.post_auth("/api/v1/campaigns", &tok, body.clone()).await).await;
             assert_eq!(s, 422, "{body} → {v}");
             assert_eq!(v["code"], "validation_error");
             let fields = v["fields"].as_object().unwrap();
-            assert!(fields.keys().any(|k| k.starts_with(field)), "{field} in {v}");
+            assert!(
+                fields.keys().any(|k| k.starts_with(field)),
+                "{field} in {v}"
+            );
         }
         assert_eq!(campaign_count(&app, &tok).await, 2);
 
         // Malformed JSON 400, wrong content type 415.
-        let r = app.client.post(app.url("/api/v1/campaigns")).bearer_auth(&tok).header("content-type", "application/json").body("{nope").send().await.unwrap();
+        let r = app
+            .client
+            .post(app.url("/api/v1/campaigns"))
+            .bearer_auth(&tok)
+            .header("content-type", "application/json")
+            .body("{nope")
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 400);
-        let r = app.client.post(app.url("/api/v1/campaigns")).bearer_auth(&tok).body(r#"{"name":"n","system_prompt":"p"}"#).send().await.unwrap();
+        let r = app
+            .client
+            .post(app.url("/api/v1/campaigns"))
+            .bearer_auth(&tok)
+            .body(r#"{"name":"n","system_prompt":"p"}"#)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 415);
 
         // B2: the caller's own tenant_id is ignored; any other is 403 and writes nothing.
         let own = tenant_of(&app, &tok).await;
-        let (s, _) = json(app.post_auth("/api/v1/campaigns", &tok, json!({"name": "Own", "system_prompt": "p", "tenant_id": own.to_string()})).await).await;
+        let (s, _) = json(
+            app.post_auth(
+                "/api/v1/campaigns",
+                &tok,
+                json!({"name": "Own", "system_prompt": "p", "tenant_id": own.to_string()}),
+            )
+            .await,
+        )
+        .await;
         assert_eq!(s, 200);
         let (s, v) = json(app.post_auth("/api/v1/campaigns", &tok, json!({"name": "Foreign", "system_prompt": "p", "tenant_id": TenantId::new().to_string()})).await).await;
         assert_eq!((s, v["detail"].as_str()), (403, Some("Forbidden")));
@@ -163,17 +261,37 @@ async fn campaign_crud_and_validation() {
 
         // PATCH: only the given fields; null clears a nullable field.
         let path = format!("/api/v1/campaigns/{id}");
-        let (s, v) = json(app.patch_auth(&path, &tok, json!({"name": "Q1b", "description": "desc", "max_concurrent_calls": 5})).await).await;
+        let (s, v) = json(
+            app.patch_auth(
+                &path,
+                &tok,
+                json!({"name": "Q1b", "description": "desc", "max_concurrent_calls": 5}),
+            )
+            .await,
+        )
+        .await;
         assert_eq!(s, 200, "{v}");
         assert_eq!(v["campaign"]["name"], "Q1b");
         assert_eq!(v["campaign"]["description"], "desc");
         assert_eq!(v["campaign"]["system_prompt"], "Be brief.");
         assert_eq!(v["campaign"]["max_concurrent_calls"], 5);
-        let (s, v) = json(app.patch_auth(&path, &tok, json!({"description": null, "calling_rules": {"max_attempts": 2}})).await).await;
+        let (s, v) = json(
+            app.patch_auth(
+                &path,
+                &tok,
+                json!({"description": null, "calling_rules": {"max_attempts": 2}}),
+            )
+            .await,
+        )
+        .await;
         assert_eq!(s, 200, "{v}");
         assert!(v["campaign"]["description"].is_null());
         assert_eq!(v["campaign"]["calling_rules"], json!({"max_attempts": 2}));
-        let (s, v) = json(app.patch_auth(&path, &tok, json!({"calling_rules": null})).await).await;
+        let (s, v) = json(
+            app.patch_auth(&path, &tok, json!({"calling_rules": null}))
+                .await,
+        )
+        .await;
         assert_eq!(s, 200, "{v}");
         assert!(v["campaign"]["calling_rules"].is_null());
         for (body, field) in [
@@ -181,19 +299,42 @@ async fn campaign_crud_and_validation() {
             (json!({"name": ""}), "name"),
             (json!({"system_prompt": null}), "system_prompt"),
             (json!({"max_call_seconds": 10}), "max_call_seconds"),
-            (json!({"max_concurrent_calls": null}), "max_concurrent_calls"),
+            (
+                json!({"max_concurrent_calls": null}),
+                "max_concurrent_calls",
+            ),
             (json!({"status": "running"}), "status"),
             (json!({"updated_at": "2025-01-01T00:00:00Z"}), "updated_at"),
-            (json!({"agent_name": "Maya", "opener": "Hi, it's Bob from Acme. Got a minute?"}), "opener"),
-            (json!({"name": "changed", "calling_rules": {"max_attempts": 11}}), "calling_rules.max_attempts"),
+            (
+                json!({"agent_name": "Maya", "opener": "Hi, it's Bob from Acme. Got a minute?"}),
+                "opener",
+            ),
+            (
+                json!({"name": "changed", "calling_rules": {"max_attempts": 11}}),
+                "calling_rules.max_attempts",
+            ),
         ] {
             let (s, v) = json(app.patch_auth(&path, &tok, body.clone()).await).await;
             assert_eq!(s, 422, "{body} → {v}");
-            assert!(v["fields"].as_object().unwrap().contains_key(field), "{field} in {v}");
+            assert!(
+                v["fields"].as_object().unwrap().contains_key(field),
+                "{field} in {v}"
+            );
         }
         let (_, v) = json(app.get_auth(&path, &tok).await).await;
-        assert_eq!(v["campaign"]["name"], "Q1b", "a rejected PATCH changes nothing");
-        let (s, _) = json(app.patch_auth(&path, &tok, json!({"tenant_id": TenantId::new().to_string(), "name": "x"})).await).await;
+        assert_eq!(
+            v["campaign"]["name"], "Q1b",
+            "a rejected PATCH changes nothing"
+        );
+        let (s, _) = json(
+            app.patch_auth(
+                &path,
+                &tok,
+                json!({"tenant_id": TenantId::new().to_string(), "name": "x"}),
+            )
+            .await,
+        )
+        .await;
         assert_eq!(s, 403);
 
         // Unknown ids.
@@ -205,7 +346,12 @@ async fn campaign_crud_and_validation() {
         let (s, _) = json(app.get_auth("/api/v1/campaigns/not-a-uuid", &tok).await).await;
         assert_eq!(s, 404);
         // Without a session.
-        let r = app.client.get(app.url("/api/v1/campaigns")).send().await.unwrap();
+        let r = app
+            .client
+            .get(app.url("/api/v1/campaigns"))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 401);
     });
 }
@@ -218,7 +364,13 @@ async fn status_machine_follows_e2() {
         let now = app.clock.now();
 
         // Brings a fresh campaign into `status`.
-        async fn make(app: &TestApp, tok: &str, tenant: TenantId, status: &str, now: chrono::DateTime<chrono::Utc>) -> String {
+        async fn make(
+            app: &TestApp,
+            tok: &str,
+            tenant: TenantId,
+            status: &str,
+            now: chrono::DateTime<chrono::Utc>,
+        ) -> String {
             let id = create_campaign(app, tok, status).await;
             match status {
                 "draft" => {}
@@ -231,7 +383,11 @@ async fn status_machine_follows_e2() {
                 "completed" => {
                     assert_eq!(action(app, tok, &id, "start").await.0, 200);
                     let cid: CampaignId = id.parse().unwrap();
-                    assert!(app.store.complete_campaign_if_done(tenant, cid, now).await.unwrap());
+                    assert!(app
+                        .store
+                        .complete_campaign_if_done(tenant, cid, now)
+                        .await
+                        .unwrap());
                 }
                 _ => unreachable!(),
             }
@@ -244,17 +400,35 @@ async fn status_machine_follows_e2() {
             ("draft", "start", 200, "running", None),
             ("draft", "pause", 409, "draft", Some("Campaign is draft")),
             ("draft", "stop", 200, "stopped", None),
-            ("running", "start", 400, "running", Some("Campaign is already running")),
+            (
+                "running",
+                "start",
+                400,
+                "running",
+                Some("Campaign is already running"),
+            ),
             ("running", "pause", 200, "paused", None),
             ("running", "stop", 200, "stopped", None),
             ("paused", "start", 200, "running", None),
             ("paused", "pause", 200, "paused", None),
             ("paused", "stop", 200, "stopped", None),
             ("stopped", "start", 200, "running", None),
-            ("stopped", "pause", 409, "stopped", Some("Campaign is stopped")),
+            (
+                "stopped",
+                "pause",
+                409,
+                "stopped",
+                Some("Campaign is stopped"),
+            ),
             ("stopped", "stop", 200, "stopped", None),
             ("completed", "start", 200, "running", None),
-            ("completed", "pause", 409, "completed", Some("Campaign is completed")),
+            (
+                "completed",
+                "pause",
+                409,
+                "completed",
+                Some("Campaign is completed"),
+            ),
             ("completed", "stop", 200, "stopped", None),
         ];
         for (from, what, code, after, detail) in table {
@@ -269,7 +443,11 @@ async fn status_machine_follows_e2() {
                 }
                 None => {
                     assert_eq!(v["campaign"]["status"], *after);
-                    let verb = match *what { "start" => "started", "pause" => "paused", _ => "stopped" };
+                    let verb = match *what {
+                        "start" => "started",
+                        "pause" => "paused",
+                        _ => "stopped",
+                    };
                     assert_eq!(v["message"], format!("Campaign {id} {verb}"));
                 }
             }
@@ -278,7 +456,11 @@ async fn status_machine_follows_e2() {
         // "No work left": only a running campaign completes.
         for from in ["draft", "paused", "stopped", "completed"] {
             let id = make(&app, &tok, tenant, from, now).await;
-            let done = app.store.complete_campaign_if_done(tenant, id.parse().unwrap(), now).await.unwrap();
+            let done = app
+                .store
+                .complete_campaign_if_done(tenant, id.parse().unwrap(), now)
+                .await
+                .unwrap();
             assert!(!done, "{from}");
             assert_eq!(status_of(&app, &tok, &id).await, from);
         }
@@ -286,7 +468,11 @@ async fn status_machine_follows_e2() {
         let missing = CampaignId::new().to_string();
         for what in ["start", "pause", "stop"] {
             let (s, v) = action(&app, &tok, &missing, what).await;
-            assert_eq!((s, v["detail"].as_str()), (404, Some("Campaign not found")), "{what}");
+            assert_eq!(
+                (s, v["detail"].as_str()),
+                (404, Some("Campaign not found")),
+                "{what}"
+            );
         }
     });
 }
@@ -300,13 +486,25 @@ async fn start_enqueues_one_job_per_callable_lead() {
             add_contact(&app, &tok, &id, &format!("+1555000000{n}")).await;
         }
         let deleted = add_contact(&app, &tok, &id, "+15550000004").await;
-        let (s, _) = json(app.delete_auth(&format!("/api/v1/campaigns/{id}/contacts/{deleted}"), &tok).await).await;
+        let (s, _) = json(
+            app.delete_auth(&format!("/api/v1/campaigns/{id}/contacts/{deleted}"), &tok)
+                .await,
+        )
+        .await;
         assert_eq!(s, 200);
         add_contact(&app, &tok, &id, "+15550000005").await;
-        let (s, _) = json(app.post_auth("/api/v1/dnc", &tok, json!({"phone_number": "+15550000005"})).await).await;
+        let (s, _) = json(
+            app.post_auth("/api/v1/dnc", &tok, json!({"phone_number": "+15550000005"}))
+                .await,
+        )
+        .await;
         assert_eq!(s, 201);
 
-        let (s, v) = json(app.post_auth(&format!("/api/v1/campaigns/{id}/start"), &tok, json!({})).await).await;
+        let (s, v) = json(
+            app.post_auth(&format!("/api/v1/campaigns/{id}/start"), &tok, json!({}))
+                .await,
+        )
+        .await;
         assert_eq!(s, 200, "{v}");
         assert_eq!(v["message"], format!("Campaign {id} started"));
         assert_eq!(v["jobs_enqueued"], 3, "pending, not DNC, not deleted");
@@ -321,9 +519,20 @@ async fn start_enqueues_one_job_per_callable_lead() {
         assert_eq!(st["call_outcome_counts"]["answered"], 0);
         assert_eq!(st["goals_achieved"], 0);
 
-        let (s, v) = json(app.get_auth(&format!("/api/v1/campaigns/{id}/jobs"), &tok).await).await;
+        let (s, v) = json(
+            app.get_auth(&format!("/api/v1/campaigns/{id}/jobs"), &tok)
+                .await,
+        )
+        .await;
         assert_eq!(s, 200, "{v}");
-        assert_eq!((v["total"].as_i64(), v["page"].as_i64(), v["page_size"].as_i64()), (Some(3), Some(1), Some(20)));
+        assert_eq!(
+            (
+                v["total"].as_i64(),
+                v["page"].as_i64(),
+                v["page_size"].as_i64()
+            ),
+            (Some(3), Some(1), Some(20))
+        );
         let job = &v["jobs"][0];
         assert_eq!(job["status"], "pending");
         assert_eq!(job["priority"], 5);
@@ -333,11 +542,28 @@ async fn start_enqueues_one_job_per_callable_lead() {
         // Restarting never duplicates; a lead added while running gets its job at once.
         assert_eq!(action(&app, &tok, &id, "pause").await.0, 200);
         // E3 order on a paused campaign: bad options are 422 and change nothing.
-        for body in [json!({"priority_override": 0}), json!({"priority_override": 11}), json!({"priority_override": "high"}), json!({"nope": 1})] {
-            let (s, v) = json(app.post_auth(&format!("/api/v1/campaigns/{id}/start"), &tok, body.clone()).await).await;
+        for body in [
+            json!({"priority_override": 0}),
+            json!({"priority_override": 11}),
+            json!({"priority_override": "high"}),
+            json!({"nope": 1}),
+        ] {
+            let (s, v) = json(
+                app.post_auth(&format!("/api/v1/campaigns/{id}/start"), &tok, body.clone())
+                    .await,
+            )
+            .await;
             assert_eq!(s, 422, "{body} {v}");
         }
-        let r = app.client.post(app.url(&format!("/api/v1/campaigns/{id}/start"))).bearer_auth(&tok).header("content-type", "application/json").body("{oops").send().await.unwrap();
+        let r = app
+            .client
+            .post(app.url(&format!("/api/v1/campaigns/{id}/start")))
+            .bearer_auth(&tok)
+            .header("content-type", "application/json")
+            .body("{oops")
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 400);
         assert_eq!(status_of(&app, &tok, &id).await, "paused");
         let (s, v) = action(&app, &tok, &id, "start").await;
@@ -347,14 +573,28 @@ async fn start_enqueues_one_job_per_callable_lead() {
 
         // Job list filters and K3 bounds.
         let jobs = format!("/api/v1/campaigns/{id}/jobs");
-        let (s, v) = json(app.get_auth(&format!("{jobs}?status=pending&page=2&page_size=3"), &tok).await).await;
+        let (s, v) = json(
+            app.get_auth(&format!("{jobs}?status=pending&page=2&page_size=3"), &tok)
+                .await,
+        )
+        .await;
         assert_eq!(s, 200, "{v}");
-        assert_eq!((v["total"].as_i64(), v["jobs"].as_array().unwrap().len()), (Some(4), 1));
+        assert_eq!(
+            (v["total"].as_i64(), v["jobs"].as_array().unwrap().len()),
+            (Some(4), 1)
+        );
         let (s, v) = json(app.get_auth(&format!("{jobs}?status=skipped"), &tok).await).await;
         assert_eq!((s, v["total"].as_i64()), (200, Some(0)));
         let (s, _) = json(app.get_auth(&format!("{jobs}?status="), &tok).await).await;
         assert_eq!(s, 200);
-        for q in ["status=bogus", "page_size=0", "page_size=101", "page=0", "page=x", "unknown=1"] {
+        for q in [
+            "status=bogus",
+            "page_size=0",
+            "page_size=101",
+            "page=0",
+            "page=x",
+            "unknown=1",
+        ] {
             let (s, v) = json(app.get_auth(&format!("{jobs}?{q}"), &tok).await).await;
             assert_eq!(s, 422, "{q}: {v}");
         }
@@ -373,12 +613,37 @@ async fn start_enqueues_one_job_per_callable_lead() {
         codes.sort();
         assert_eq!(codes, [200, 400]);
         assert_eq!(total_jobs(&app, &tok, &id2).await, 5);
-        let (_, v) = json(app.get_auth(&format!("/api/v1/campaigns/{id2}/jobs"), &tok).await).await;
-        assert!(v["jobs"].as_array().unwrap().iter().all(|j| j["priority"] == 7), "{v}");
+        let (_, v) = json(
+            app.get_auth(&format!("/api/v1/campaigns/{id2}/jobs"), &tok)
+                .await,
+        )
+        .await;
+        assert!(
+            v["jobs"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|j| j["priority"] == 7),
+            "{v}"
+        );
 
-        let (s, v) = json(app.get_auth(&format!("/api/v1/campaigns/{}/jobs", CampaignId::new()), &tok).await).await;
+        let (s, v) = json(
+            app.get_auth(
+                &format!("/api/v1/campaigns/{}/jobs", CampaignId::new()),
+                &tok,
+            )
+            .await,
+        )
+        .await;
         assert_eq!((s, v["detail"].as_str()), (404, Some("Campaign not found")));
-        let (s, v) = json(app.get_auth(&format!("/api/v1/campaigns/{}/stats", CampaignId::new()), &tok).await).await;
+        let (s, v) = json(
+            app.get_auth(
+                &format!("/api/v1/campaigns/{}/stats", CampaignId::new()),
+                &tok,
+            )
+            .await,
+        )
+        .await;
         assert_eq!((s, v["detail"].as_str()), (404, Some("Campaign not found")));
     });
 }
@@ -401,9 +666,19 @@ async fn start_is_refused_out_of_minutes() {
 
         let url = format!("/api/v1/campaigns/{id}/start");
         let (s, v) = json(app.post_auth(&url, &tok, json!({})).await).await;
-        assert_eq!((s, v), (402, json!({"detail": "Out of minutes", "code": "out_of_minutes"})));
+        assert_eq!(
+            (s, v),
+            (
+                402,
+                json!({"detail": "Out of minutes", "code": "out_of_minutes"})
+            )
+        );
         // 402 comes before 422; nothing changes.
-        let (s, _) = json(app.post_auth(&url, &tok, json!({"priority_override": 99})).await).await;
+        let (s, _) = json(
+            app.post_auth(&url, &tok, json!({"priority_override": 99}))
+                .await,
+        )
+        .await;
         assert_eq!(s, 402);
         assert_eq!(status_of(&app, &tok, &id).await, "draft");
         assert_eq!(total_jobs(&app, &tok, &id).await, 0);
@@ -411,7 +686,10 @@ async fn start_is_refused_out_of_minutes() {
         let (s, _) = action(&app, &tok, &CampaignId::new().to_string(), "start").await;
         assert_eq!(s, 404);
         let (s, v) = action(&app, &tok, &running, "start").await;
-        assert_eq!((s, v["detail"].as_str()), (400, Some("Campaign is already running")));
+        assert_eq!(
+            (s, v["detail"].as_str()),
+            (400, Some("Campaign is already running"))
+        );
 
         // Unlimited minutes (≤ 0) never gate.
         app.store.admin_set_minutes(tenant, 0).await.unwrap();
@@ -445,25 +723,53 @@ async fn stop_clears_jobs_and_hangs_up_live_calls() {
             }
             c
         };
-        app.store.insert_call(tenant, mk(Some("live-1"), CallStatus::Answered)).await.unwrap();
-        app.store.insert_call(tenant, mk(None, CallStatus::Initiated)).await.unwrap();
-        app.store.insert_call(tenant, mk(Some("done-1"), CallStatus::Completed)).await.unwrap();
+        app.store
+            .insert_call(tenant, mk(Some("live-1"), CallStatus::Answered))
+            .await
+            .unwrap();
+        app.store
+            .insert_call(tenant, mk(None, CallStatus::Initiated))
+            .await
+            .unwrap();
+        app.store
+            .insert_call(tenant, mk(Some("done-1"), CallStatus::Completed))
+            .await
+            .unwrap();
 
         let (s, v) = action(&app, &tok, &id, "stop").await;
         assert_eq!(s, 200, "{v}");
         assert_eq!(v["message"], format!("Campaign {id} stopped"));
         assert_eq!(v["jobs_cleared"], 3);
-        assert_eq!(v["calls_hung_up"], 1, "only the live call with a provider id can be hung up now");
+        assert_eq!(
+            v["calls_hung_up"], 1,
+            "only the live call with a provider id can be hung up now"
+        );
         assert_eq!(v["campaign"]["status"], "stopped");
         assert!(v["campaign"]["completed_at"].is_string());
-        let hung: Vec<_> = app.carrier.hangups().into_iter().map(|c| c.provider_call_id).collect();
+        let hung: Vec<_> = app
+            .carrier
+            .hangups()
+            .into_iter()
+            .map(|c| c.provider_call_id)
+            .collect();
         assert_eq!(hung, ["live-1"]);
 
         let st = stats(&app, &tok, &id).await;
         assert_eq!(st["job_status_counts"]["skipped"], 3);
         assert_eq!(st["job_status_counts"]["pending"], 0);
-        let (_, v) = json(app.get_auth(&format!("/api/v1/campaigns/{id}/jobs?status=skipped"), &tok).await).await;
-        assert!(v["jobs"].as_array().unwrap().iter().all(|j| j["last_error"] == "Campaign stopped"), "{v}");
+        let (_, v) = json(
+            app.get_auth(&format!("/api/v1/campaigns/{id}/jobs?status=skipped"), &tok)
+                .await,
+        )
+        .await;
+        assert!(
+            v["jobs"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|j| j["last_error"] == "Campaign stopped"),
+            "{v}"
+        );
 
         // Stopping again is a no-op for jobs; a later start enqueues the still-pending leads.
         let (s, v) = action(&app, &tok, &id, "stop").await;

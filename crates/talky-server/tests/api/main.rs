@@ -11,3 +11,6 @@ mod isolation_reads;
 mod recordings;
 mod reports;
 mod voice;
+mod campaigns;
+mod contacts;
+mod isolation_campaigns;

@@ -405,7 +405,7 @@ impl Controller {
                 _ = sleep_until(wake) => {}
             }
         };
-        self.teardown(reason, inbound).await
+        self.teardown(reason, inbound, internal).await
     }
 
     fn start(&mut self) {
@@ -1876,7 +1876,12 @@ impl Controller {
     // Teardown (H9)
     // ---------------------------------------------------------------------------------------
 
-    async fn teardown(mut self, reason: EndReason, mut inbound: InboundReceiver) -> SessionEnd {
+    async fn teardown(
+        mut self,
+        reason: EndReason,
+        mut inbound: InboundReceiver,
+        mut internal: mpsc::UnboundedReceiver<Internal>,
+    ) -> SessionEnd {
         let now = Instant::now();
         tracing::info!(call_id = %self.call_id, reason = reason.as_str(), "voice session ending");
         // 1. Stop reading inbound audio and stop sending.
@@ -1937,6 +1942,15 @@ impl Controller {
         })
         .await;
         self.tasks.abort_all();
+        // A hang-up answered after the socket closed still belongs in the report.
+        while let Ok(msg) = internal.try_recv() {
+            if let Internal::HangUp(result) = msg {
+                self.hangup = match result {
+                    Ok(()) => HangupStatus::Done,
+                    Err(e) => HangupStatus::Failed(e.to_string()),
+                };
+            }
+        }
 
         // 3. Snapshot: what the caller heard of the last utterance counts.
         let now = Instant::now();

@@ -390,7 +390,10 @@ fn required_text(field: &str, value: &str, max: usize) -> ApiResult<String> {
         return Err(ApiError::validation(field, "must not be blank"));
     }
     if v.chars().count() > max {
-        return Err(ApiError::validation(field, format!("must be at most {max} characters")));
+        return Err(ApiError::validation(
+            field,
+            format!("must be at most {max} characters"),
+        ));
     }
     Ok(v.to_string())
 }
@@ -399,9 +402,10 @@ fn required_text(field: &str, value: &str, max: usize) -> ApiResult<String> {
 fn optional_text(field: &str, value: Option<String>, max: usize) -> ApiResult<Option<String>> {
     match value.as_deref().map(str::trim) {
         None | Some("") => Ok(None),
-        Some(v) if v.chars().count() > max => {
-            Err(ApiError::validation(field, format!("must be at most {max} characters")))
-        }
+        Some(v) if v.chars().count() > max => Err(ApiError::validation(
+            field,
+            format!("must be at most {max} characters"),
+        )),
         Some(v) => Ok(Some(v.to_string())),
     }
 }
@@ -420,30 +424,43 @@ fn language(value: &str) -> ApiResult<String> {
     let v = value.trim();
     let ok = !v.is_empty()
         && v.len() <= MAX_LANGUAGE
-        && v.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        && v.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
     if !ok {
-        return Err(ApiError::validation("language", "must be a language tag such as en or en-US"));
+        return Err(ApiError::validation(
+            "language",
+            "must be a language tag such as en or en-US",
+        ));
     }
     Ok(v.to_string())
 }
 
 fn max_concurrent_calls(v: i64) -> ApiResult<i64> {
     if !(1..=100).contains(&v) {
-        return Err(ApiError::validation("max_concurrent_calls", "must be between 1 and 100"));
+        return Err(ApiError::validation(
+            "max_concurrent_calls",
+            "must be between 1 and 100",
+        ));
     }
     Ok(v)
 }
 
 fn max_call_seconds(v: i64) -> ApiResult<i64> {
     if !(60..=86_400).contains(&v) {
-        return Err(ApiError::validation("max_call_seconds", "must be between 60 and 86400"));
+        return Err(ApiError::validation(
+            "max_call_seconds",
+            "must be between 60 and 86400",
+        ));
     }
     Ok(v)
 }
 
 fn key_terms(terms: Vec<String>) -> ApiResult<Vec<String>> {
     if terms.len() > MAX_KEY_TERMS {
-        return Err(ApiError::validation("key_terms", format!("at most {MAX_KEY_TERMS} terms")));
+        return Err(ApiError::validation(
+            "key_terms",
+            format!("at most {MAX_KEY_TERMS} terms"),
+        ));
     }
     terms
         .into_iter()
@@ -459,7 +476,8 @@ fn check_campaign_opener(
     company: Option<&str>,
 ) -> ApiResult<()> {
     if let Some(op) = opener {
-        if let Some(problem) = check_opener(op, agent.unwrap_or(""), company.unwrap_or("")).first() {
+        if let Some(problem) = check_opener(op, agent.unwrap_or(""), company.unwrap_or("")).first()
+        {
             return Err(ApiError::validation("opener", problem.to_string()));
         }
     }
@@ -469,7 +487,10 @@ fn check_campaign_opener(
 /// E11: a campaign override is field-by-field, so the override must be an object whose keys
 /// are calling-rule fields, and the tenant's rules with the override applied must be valid.
 /// Returns the override as given (only the overridden fields are stored).
-fn calling_rules_override(tenant_rules: &serde_json::Value, value: serde_json::Value) -> ApiResult<serde_json::Value> {
+fn calling_rules_override(
+    tenant_rules: &serde_json::Value,
+    value: serde_json::Value,
+) -> ApiResult<serde_json::Value> {
     let serde_json::Value::Object(overrides) = &value else {
         return Err(ApiError::validation("calling_rules", "must be an object"));
     };
@@ -483,22 +504,25 @@ fn calling_rules_override(tenant_rules: &serde_json::Value, value: serde_json::V
     }
     let rules: CallingRules = serde_path_to_error::deserialize(serde_json::Value::Object(merged))
         .map_err(|e| {
-            let path = e.path().to_string();
-            let msg = e.into_inner().to_string();
-            let field = if path == "." {
-                "calling_rules".to_string()
-            } else {
-                format!("calling_rules.{path}")
-            };
-            ApiError::validation(field, msg)
-        })?;
+        let path = e.path().to_string();
+        let msg = e.into_inner().to_string();
+        let field = if path == "." {
+            "calling_rules".to_string()
+        } else {
+            format!("calling_rules.{path}")
+        };
+        ApiError::validation(field, msg)
+    })?;
     rules
         .validate()
         .map_err(|e| ApiError::validation(format!("calling_rules.{}", e.field), e.message))?;
     Ok(value)
 }
 
-fn new_campaign(req: CreateCampaignRequest, tenant_rules: &serde_json::Value) -> ApiResult<NewCampaign> {
+fn new_campaign(
+    req: CreateCampaignRequest,
+    tenant_rules: &serde_json::Value,
+) -> ApiResult<NewCampaign> {
     let defaults = NewCampaign::default();
     let c = NewCampaign {
         name: required_text("name", &req.name, MAX_NAME)?,
@@ -522,14 +546,22 @@ fn new_campaign(req: CreateCampaignRequest, tenant_rules: &serde_json::Value) ->
             .calling_rules
             .map(|v| calling_rules_override(tenant_rules, v))
             .transpose()?,
-        voicemail_message: optional_text("voicemail_message", req.voicemail_message, MAX_LONG_TEXT)?,
+        voicemail_message: optional_text(
+            "voicemail_message",
+            req.voicemail_message,
+            MAX_LONG_TEXT,
+        )?,
         max_call_seconds: match req.max_call_seconds {
             Some(v) => max_call_seconds(v)?,
             None => defaults.max_call_seconds,
         },
         key_terms: key_terms(req.key_terms.unwrap_or_default())?,
     };
-    check_campaign_opener(c.opener.as_deref(), c.agent_name.as_deref(), c.company_name.as_deref())?;
+    check_campaign_opener(
+        c.opener.as_deref(),
+        c.agent_name.as_deref(),
+        c.company_name.as_deref(),
+    )?;
     Ok(c)
 }
 
@@ -543,7 +575,11 @@ fn not_null<T>(field: &str, v: Option<Option<T>>) -> ApiResult<Option<T>> {
 }
 
 /// A nullable text field of a PATCH: absent → unchanged, `null`/blank → cleared.
-fn patch_text(field: &str, v: Option<Option<String>>, max: usize) -> ApiResult<Option<Option<String>>> {
+fn patch_text(
+    field: &str,
+    v: Option<Option<String>>,
+    max: usize,
+) -> ApiResult<Option<Option<String>>> {
     v.map(|inner| optional_text(field, inner, max)).transpose()
 }
 
@@ -552,7 +588,8 @@ fn campaign_patch(
     current: &Campaign,
     tenant_rules: &serde_json::Value,
 ) -> ApiResult<CampaignPatch> {
-    let opener_touched = req.opener.is_some() || req.agent_name.is_some() || req.company_name.is_some();
+    let opener_touched =
+        req.opener.is_some() || req.agent_name.is_some() || req.company_name.is_some();
     let patch = CampaignPatch {
         name: not_null("name", req.name)?
             .map(|v| required_text("name", &v, MAX_NAME))
@@ -575,13 +612,18 @@ fn campaign_patch(
             .transpose()?,
         calling_rules: req
             .calling_rules
-            .map(|v| v.map(|v| calling_rules_override(tenant_rules, v)).transpose())
+            .map(|v| {
+                v.map(|v| calling_rules_override(tenant_rules, v))
+                    .transpose()
+            })
             .transpose()?,
         voicemail_message: patch_text("voicemail_message", req.voicemail_message, MAX_LONG_TEXT)?,
         max_call_seconds: not_null("max_call_seconds", req.max_call_seconds)?
             .map(max_call_seconds)
             .transpose()?,
-        key_terms: not_null("key_terms", req.key_terms)?.map(key_terms).transpose()?,
+        key_terms: not_null("key_terms", req.key_terms)?
+            .map(key_terms)
+            .transpose()?,
     };
     if opener_touched {
         let mut merged = current.clone();
@@ -599,7 +641,9 @@ fn campaign_patch(
 fn transition_error(e: TransitionError) -> ApiError {
     match e {
         TransitionError::AlreadyRunning => ApiError::bad_request("already_running", e.to_string()),
-        TransitionError::NotAllowed(_) => ApiError::new(StatusCode::CONFLICT, "invalid_transition", e.to_string()),
+        TransitionError::NotAllowed(_) => {
+            ApiError::new(StatusCode::CONFLICT, "invalid_transition", e.to_string())
+        }
     }
 }
 
@@ -640,17 +684,20 @@ fn optional_json<T: serde::de::DeserializeOwned + Default>(
 // Handlers
 // ---------------------------------------------------------------------------------------
 
-#[utoipa::path(get, path = "/campaigns", tag = "campaigns", security(("bearer" = [])),
+#[utoipa::path(get, path = "/campaigns", operation_id = "list_campaigns", tag = "campaigns", security(("bearer" = [])),
     description = "The tenant's campaigns, newest first.",
     responses((status = 200, body = CampaignListResponse), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
-async fn list(State(state): State<SharedState>, t: TenantCtx) -> ApiResult<ApiJson<CampaignListResponse>> {
+async fn list(
+    State(state): State<SharedState>,
+    t: TenantCtx,
+) -> ApiResult<ApiJson<CampaignListResponse>> {
     let campaigns = state.store.list_campaigns(t.tenant_id).await?;
     Ok(ApiJson(CampaignListResponse {
         campaigns: campaigns.into_iter().map(CampaignResponse::from).collect(),
     }))
 }
 
-#[utoipa::path(post, path = "/campaigns", tag = "campaigns", security(("bearer" = [])),
+#[utoipa::path(post, path = "/campaigns", operation_id = "create_campaign", tag = "campaigns", security(("bearer" = [])),
     request_body = CreateCampaignRequest,
     description = "Creates a `draft` campaign (200, as the API contract documents).",
     responses((status = 200, body = CampaignEnvelopeResponse), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
@@ -666,10 +713,12 @@ async fn create(
         .store
         .create_campaign(t.tenant_id, new, state.clock.now())
         .await?;
-    Ok(ApiJson(CampaignEnvelopeResponse { campaign: campaign.into() }))
+    Ok(ApiJson(CampaignEnvelopeResponse {
+        campaign: campaign.into(),
+    }))
 }
 
-#[utoipa::path(get, path = "/campaigns/{campaign_id}", tag = "campaigns", security(("bearer" = [])),
+#[utoipa::path(get, path = "/campaigns/{campaign_id}", operation_id = "get_campaign", tag = "campaigns", security(("bearer" = [])),
     params(("campaign_id" = String, Path, format = Uuid)),
     responses((status = 200, body = CampaignEnvelopeResponse), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, description = "Campaign not found", body = ErrorBody)))]
@@ -683,10 +732,12 @@ async fn get(
         .get_campaign(t.tenant_id, id)
         .await
         .or_not_found(CAMPAIGN_NOT_FOUND)?;
-    Ok(ApiJson(CampaignEnvelopeResponse { campaign: campaign.into() }))
+    Ok(ApiJson(CampaignEnvelopeResponse {
+        campaign: campaign.into(),
+    }))
 }
 
-#[utoipa::path(patch, path = "/campaigns/{campaign_id}", tag = "campaigns", security(("bearer" = [])),
+#[utoipa::path(patch, path = "/campaigns/{campaign_id}", operation_id = "update_campaign", tag = "campaigns", security(("bearer" = [])),
     params(("campaign_id" = String, Path, format = Uuid)),
     request_body = UpdateCampaignRequest,
     description = "Changes only the given fields, in any status.",
@@ -711,10 +762,12 @@ async fn update(
         .update_campaign(t.tenant_id, id, patch, state.clock.now())
         .await
         .or_not_found(CAMPAIGN_NOT_FOUND)?;
-    Ok(ApiJson(CampaignEnvelopeResponse { campaign: campaign.into() }))
+    Ok(ApiJson(CampaignEnvelopeResponse {
+        campaign: campaign.into(),
+    }))
 }
 
-#[utoipa::path(post, path = "/campaigns/{campaign_id}/start", tag = "campaigns", security(("bearer" = [])),
+#[utoipa::path(post, path = "/campaigns/{campaign_id}/start", operation_id = "start_campaign", tag = "campaigns", security(("bearer" = [])),
     params(("campaign_id" = String, Path, format = Uuid)),
     request_body(content = Option<StartCampaignRequest>, description = "Optional."),
     description = "E3: checks 404 → 400 already running → 402 out of minutes → 422, then in one transaction sets \
@@ -744,18 +797,35 @@ async fn start(
         .apply(CampaignAction::Start)
         .map_err(transition_error)?;
     let now = state.clock.now();
-    if tenant_minutes(state.store.as_ref(), &t.tenant, now).await?.exhausted() {
-        return Err(ApiError::new(StatusCode::PAYMENT_REQUIRED, "out_of_minutes", "Out of minutes"));
+    if tenant_minutes(state.store.as_ref(), &t.tenant, now)
+        .await?
+        .exhausted()
+    {
+        return Err(ApiError::new(
+            StatusCode::PAYMENT_REQUIRED,
+            "out_of_minutes",
+            "Out of minutes",
+        ));
     }
     let req = req?;
     if let Some(p) = req.priority_override {
         if !(1..=10).contains(&p) {
-            return Err(ApiError::validation("priority_override", "must be between 1 and 10"));
+            return Err(ApiError::validation(
+                "priority_override",
+                "must be between 1 and 10",
+            ));
         }
     }
     let started = state
         .store
-        .start_campaign(t.tenant_id, id, StartOptions { priority_override: req.priority_override }, now)
+        .start_campaign(
+            t.tenant_id,
+            id,
+            StartOptions {
+                priority_override: req.priority_override,
+            },
+            now,
+        )
         .await
         .or_not_found(CAMPAIGN_NOT_FOUND)?
         .map_err(transition_error)?;
@@ -769,7 +839,7 @@ async fn start(
     }))
 }
 
-#[utoipa::path(post, path = "/campaigns/{campaign_id}/pause", tag = "campaigns", security(("bearer" = [])),
+#[utoipa::path(post, path = "/campaigns/{campaign_id}/pause", operation_id = "pause_campaign", tag = "campaigns", security(("bearer" = [])),
     params(("campaign_id" = String, Path, format = Uuid)),
     description = "E8: no new dials; queued jobs keep their place and live calls continue. Pausing a paused campaign is a no-op.",
     responses((status = 200, body = PauseCampaignResponse), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
@@ -792,7 +862,7 @@ async fn pause(
     }))
 }
 
-#[utoipa::path(post, path = "/campaigns/{campaign_id}/stop", tag = "campaigns", security(("bearer" = [])),
+#[utoipa::path(post, path = "/campaigns/{campaign_id}/stop", operation_id = "stop_campaign", tag = "campaigns", security(("bearer" = [])),
     params(("campaign_id" = String, Path, format = Uuid)),
     description = "E9: status `stopped`; queued jobs become `skipped`; every live call of the campaign is hung up \
         through the carrier (a call still waiting for its provider id is hung up when the id arrives).",
@@ -842,7 +912,7 @@ async fn stop(
     }))
 }
 
-#[utoipa::path(get, path = "/campaigns/{campaign_id}/jobs", tag = "campaigns", security(("bearer" = [])),
+#[utoipa::path(get, path = "/campaigns/{campaign_id}/jobs", operation_id = "list_campaign_jobs", tag = "campaigns", security(("bearer" = [])),
     params(("campaign_id" = String, Path, format = Uuid), JobsQuery),
     responses((status = 200, body = JobListResponse), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, description = "Campaign not found", body = ErrorBody), (status = 422, body = ErrorBody)))]
@@ -852,7 +922,11 @@ async fn jobs(
     ApiPath(id): ApiPath<CampaignId>,
     ApiQuery(q): ApiQuery<JobsQuery>,
 ) -> ApiResult<ApiJson<JobListResponse>> {
-    let page = PageParams { page: q.page, page_size: q.page_size }.page(20)?;
+    let page = PageParams {
+        page: q.page,
+        page_size: q.page_size,
+    }
+    .page(20)?;
     let status = match q.status.as_deref().map(str::trim) {
         None | Some("") => None,
         Some(s) => Some(
@@ -873,7 +947,7 @@ async fn jobs(
     }))
 }
 
-#[utoipa::path(get, path = "/campaigns/{campaign_id}/stats", tag = "campaigns", security(("bearer" = [])),
+#[utoipa::path(get, path = "/campaigns/{campaign_id}/stats", operation_id = "campaign_stats", tag = "campaigns", security(("bearer" = [])),
     params(("campaign_id" = String, Path, format = Uuid)),
     responses((status = 200, body = CampaignStatsResponse), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, description = "Campaign not found", body = ErrorBody)))]
@@ -898,14 +972,19 @@ mod tests {
     fn override_is_validated_merged_with_the_tenant_rules() {
         let tenant = serde_json::json!({"time_window_start": "08:00"});
         // Only the end is overridden; it equals the tenant's start → invalid.
-        let e = calling_rules_override(&tenant, serde_json::json!({"time_window_end": "08:00"})).unwrap_err();
+        let e = calling_rules_override(&tenant, serde_json::json!({"time_window_end": "08:00"}))
+            .unwrap_err();
         assert_eq!(e.status, StatusCode::UNPROCESSABLE_ENTITY);
-        assert!(e.fields.unwrap().contains_key("calling_rules.time_window_end"));
+        assert!(e
+            .fields
+            .unwrap()
+            .contains_key("calling_rules.time_window_end"));
         let ok = serde_json::json!({"time_window_end": "20:00", "timezone": "Europe/Paris"});
         assert_eq!(calling_rules_override(&tenant, ok.clone()).unwrap(), ok);
         let e = calling_rules_override(&tenant, serde_json::json!({"bogus": 1})).unwrap_err();
         assert_eq!(e.status, StatusCode::UNPROCESSABLE_ENTITY);
-        let e = calling_rules_override(&tenant, serde_json::json!({"max_attempts": "x"})).unwrap_err();
+        let e =
+            calling_rules_override(&tenant, serde_json::json!({"max_attempts": "x"})).unwrap_err();
         assert!(e.fields.unwrap().contains_key("calling_rules.max_attempts"));
         assert!(calling_rules_override(&tenant, serde_json::json!([1])).is_err());
     }

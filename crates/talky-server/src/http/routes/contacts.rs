@@ -51,6 +51,9 @@ pub const CONTACT_NOT_FOUND: &str = "Contact not found in this campaign";
 const DRAIN_ALLOWANCE: usize = 1024 * 1024;
 /// Longest accepted value of a non-file form field (`campaign_id`, `tenant_id`).
 const MAX_FORM_FIELD: usize = 1024;
+/// Most parts read from one upload form (three are meaningful); a form of endless empty
+/// parts would otherwise be read to its end, since only part data counts against the budget.
+const MAX_PARTS: usize = 16;
 /// Most custom fields on a single contact (the CSV import's column cap, D10).
 const MAX_CUSTOM_FIELDS: usize = 50;
 /// Longest custom-field name.
@@ -215,7 +218,11 @@ impl From<ImportReport> for ImportResponse {
             revived: r.revived,
             failed: r.failed,
             duplicates_skipped: r.duplicates_skipped,
-            errors: r.errors.into_iter().map(ImportRowErrorResponse::from).collect(),
+            errors: r
+                .errors
+                .into_iter()
+                .map(ImportRowErrorResponse::from)
+                .collect(),
             errors_truncated: r.errors_truncated,
         }
     }
@@ -315,7 +322,10 @@ async fn drain(field: &mut Field<'_>, budget: &mut Budget) -> Result<bool, ApiEr
 }
 
 /// Reads a small text part; `None` when it is longer than [`MAX_FORM_FIELD`] or not UTF-8.
-async fn small_text(field: &mut Field<'_>, budget: &mut Budget) -> Result<(Option<String>, bool), ApiError> {
+async fn small_text(
+    field: &mut Field<'_>,
+    budget: &mut Budget,
+) -> Result<(Option<String>, bool), ApiError> {
     let mut buf = Vec::new();
     while let Some(chunk) = field.chunk().await.map_err(malformed)? {
         if !budget.take(chunk.len()) {
@@ -331,7 +341,11 @@ async fn small_text(field: &mut Field<'_>, budget: &mut Budget) -> Result<(Optio
 
 /// Reads the parts of an upload. The `file` part is kept up to exactly `max_bytes`;
 /// `campaign_id` is a field only where `allow_campaign_field`.
-async fn read_upload(mut mp: Multipart, max_bytes: usize, allow_campaign_field: bool) -> ApiResult<Upload> {
+async fn read_upload(
+    mut mp: Multipart,
+    max_bytes: usize,
+    allow_campaign_field: bool,
+) -> ApiResult<Upload> {
     let mut up = Upload::default();
     let mut budget = Budget {
         read: 0,
@@ -342,7 +356,13 @@ async fn read_upload(mut mp: Multipart, max_bytes: usize, allow_campaign_field: 
             up.schema_error = Some(ApiError::validation(field, msg));
         }
     }
+    let mut parts = 0usize;
     while let Some(mut field) = mp.next_field().await.map_err(malformed)? {
+        parts += 1;
+        if parts > MAX_PARTS {
+            schema(&mut up, "form", "too many parts");
+            break;
+        }
         let name = field.name().unwrap_or("").to_string();
         let more = match name.as_str() {
             "file" if up.file.is_some() || up.file_error.is_some() => {
@@ -383,7 +403,11 @@ async fn read_upload(mut mp: Multipart, max_bytes: usize, allow_campaign_field: 
                 match value {
                     None => schema(&mut up, &name, "invalid value"),
                     Some(v) => {
-                        let slot = if name == "campaign_id" { &mut up.campaign_id } else { &mut up.tenant_id };
+                        let slot = if name == "campaign_id" {
+                            &mut up.campaign_id
+                        } else {
+                            &mut up.tenant_id
+                        };
                         let repeated = slot.replace(v).is_some();
                         if repeated {
                             schema(&mut up, &name, "given more than once");
@@ -393,7 +417,11 @@ async fn read_upload(mut mp: Multipart, max_bytes: usize, allow_campaign_field: 
                 more
             }
             other => {
-                let field_name = if other.is_empty() { "(unnamed part)".to_string() } else { other.to_string() };
+                let field_name = if other.is_empty() {
+                    "(unnamed part)".to_string()
+                } else {
+                    other.to_string()
+                };
                 schema(&mut up, &field_name, "unknown field");
                 drain(&mut field, &mut budget).await?
             }
@@ -459,7 +487,11 @@ async fn import(
         max_errors: cfg.max_errors,
         ..ImportLimits::default()
     };
-    let target = if campaign.is_some() { ImportTarget::Leads } else { ImportTarget::Clients };
+    let target = if campaign.is_some() {
+        ImportTarget::Leads
+    } else {
+        ImportTarget::Clients
+    };
     let parsed = tokio::task::spawn_blocking(move || parse_csv(&bytes, target, &limits))
         .await
         .map_err(ApiError::internal)?
@@ -472,7 +504,12 @@ async fn import(
             .import_leads(t.tenant_id, c, rows, skip_duplicates, report, now)
             .await
             .or_not_found(CAMPAIGN_NOT_FOUND)?,
-        None => state.store.import_clients(t.tenant_id, rows, report, now).await?,
+        None => {
+            state
+                .store
+                .import_clients(t.tenant_id, rows, report, now)
+                .await?
+        }
     };
     Ok(report.finish(cfg.max_errors).into())
 }
@@ -481,7 +518,7 @@ async fn import(
 // Handlers
 // ---------------------------------------------------------------------------------------
 
-#[utoipa::path(post, path = "/campaigns/{campaign_id}/contacts/upload", tag = "contacts", security(("bearer" = [])),
+#[utoipa::path(post, path = "/campaigns/{campaign_id}/contacts/upload", operation_id = "upload_contacts", tag = "contacts", security(("bearer" = [])),
     params(("campaign_id" = String, Path, format = Uuid), UploadQuery),
     request_body(content = UploadRequest, content_type = "multipart/form-data"),
     description = "Imports a CSV file (D2–D12) as leads of the campaign. File-level problems are 400 with nothing written; \
@@ -500,10 +537,12 @@ async fn upload(
     let mp = mp.map_err(multipart_rejection)?;
     let up = read_upload(mp, state.config.import.max_bytes, false).await?;
     let skip = q.skip_duplicates.unwrap_or(true);
-    Ok(ApiJson(import(&state, &t, Some(campaign_id), skip, up).await?))
+    Ok(ApiJson(
+        import(&state, &t, Some(campaign_id), skip, up).await?,
+    ))
 }
 
-#[utoipa::path(post, path = "/contacts/bulk", tag = "contacts", security(("bearer" = [])),
+#[utoipa::path(post, path = "/contacts/bulk", operation_id = "bulk_import_contacts", tag = "contacts", security(("bearer" = [])),
     params(BulkQuery),
     request_body(content = UploadRequest, content_type = "multipart/form-data"),
     description = "Imports a CSV file into a campaign (with `campaign_id`, as form field or query) or into the \
@@ -530,8 +569,10 @@ async fn bulk(
     };
     let campaign = match (query_campaign, form_campaign) {
         (Some(a), Some(b)) if a != b => {
-            up.schema_error
-                .get_or_insert(ApiError::validation("campaign_id", "query and form values differ"));
+            up.schema_error.get_or_insert(ApiError::validation(
+                "campaign_id",
+                "query and form values differ",
+            ));
             None
         }
         (a, b) => a.or(b),
@@ -540,7 +581,7 @@ async fn bulk(
     Ok(ApiJson(import(&state, &t, campaign, skip, up).await?))
 }
 
-#[utoipa::path(get, path = "/campaigns/{campaign_id}/contacts", tag = "contacts", security(("bearer" = [])),
+#[utoipa::path(get, path = "/campaigns/{campaign_id}/contacts", operation_id = "list_contacts", tag = "contacts", security(("bearer" = [])),
     params(("campaign_id" = String, Path, format = Uuid), ContactsQuery),
     responses((status = 200, body = ContactListResponse), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, description = "Campaign not found", body = ErrorBody), (status = 422, body = ErrorBody)))]
@@ -550,7 +591,11 @@ async fn list(
     ApiPath(campaign_id): ApiPath<CampaignId>,
     ApiQuery(q): ApiQuery<ContactsQuery>,
 ) -> ApiResult<ApiJson<ContactListResponse>> {
-    let page = PageParams { page: q.page, page_size: q.page_size }.page(50)?;
+    let page = PageParams {
+        page: q.page,
+        page_size: q.page_size,
+    }
+    .page(50)?;
     let status = match q.status.as_deref().map(str::trim) {
         None | Some("") => None,
         Some(s) => Some(
@@ -570,7 +615,15 @@ async fn list(
     };
     let (leads, total) = state
         .store
-        .list_leads(t.tenant_id, campaign_id, LeadFilter { status, last_call_result }, page)
+        .list_leads(
+            t.tenant_id,
+            campaign_id,
+            LeadFilter {
+                status,
+                last_call_result,
+            },
+            page,
+        )
         .await
         .or_not_found(CAMPAIGN_NOT_FOUND)?;
     Ok(ApiJson(ContactListResponse {
@@ -585,9 +638,10 @@ async fn list(
 fn optional_field(field: &str, v: Option<String>, max: usize) -> ApiResult<Option<String>> {
     match v.as_deref().map(str::trim) {
         None | Some("") => Ok(None),
-        Some(s) if s.chars().count() > max => {
-            Err(ApiError::validation(field, format!("must be at most {max} characters")))
-        }
+        Some(s) if s.chars().count() > max => Err(ApiError::validation(
+            field,
+            format!("must be at most {max} characters"),
+        )),
         Some(s) => Ok(Some(s.to_string())),
     }
 }
@@ -616,20 +670,26 @@ fn custom_fields(
         match value {
             Value::Null => continue,
             Value::String(s) if s.chars().count() > MAX_VALUE_CHARS => {
-                return Err(ApiError::validation(path, format!("must be at most {MAX_VALUE_CHARS} characters")));
+                return Err(ApiError::validation(
+                    path,
+                    format!("must be at most {MAX_VALUE_CHARS} characters"),
+                ));
             }
             Value::String(_) | Value::Number(_) | Value::Bool(_) => {
                 out.insert(name.to_string(), value);
             }
             Value::Array(_) | Value::Object(_) => {
-                return Err(ApiError::validation(path, "must be a string, number or boolean"));
+                return Err(ApiError::validation(
+                    path,
+                    "must be a string, number or boolean",
+                ));
             }
         }
     }
     Ok(out)
 }
 
-#[utoipa::path(post, path = "/campaigns/{campaign_id}/contacts", tag = "contacts", security(("bearer" = [])),
+#[utoipa::path(post, path = "/campaigns/{campaign_id}/contacts", operation_id = "add_contact", tag = "contacts", security(("bearer" = [])),
     params(("campaign_id" = String, Path, format = Uuid)),
     request_body = AddContactRequest,
     description = "D13: 201 for a new lead; 200 when a deleted lead with that number is revived.",
@@ -666,7 +726,13 @@ async fn add(
         .add_lead(
             t.tenant_id,
             campaign_id,
-            NewLead { phone, first_name, last_name, email, custom_fields },
+            NewLead {
+                phone,
+                first_name,
+                last_name,
+                email,
+                custom_fields,
+            },
             state.clock.now(),
         )
         .await
@@ -676,10 +742,16 @@ async fn add(
     } else {
         (StatusCode::CREATED, "Contact added successfully")
     };
-    Ok((status, ApiJson(AddContactResponse { message, contact: added.lead.into() })))
+    Ok((
+        status,
+        ApiJson(AddContactResponse {
+            message,
+            contact: added.lead.into(),
+        }),
+    ))
 }
 
-#[utoipa::path(delete, path = "/campaigns/{campaign_id}/contacts/{contact_id}", tag = "contacts", security(("bearer" = [])),
+#[utoipa::path(delete, path = "/campaigns/{campaign_id}/contacts/{contact_id}", operation_id = "delete_contact", tag = "contacts", security(("bearer" = [])),
     params(("campaign_id" = String, Path, format = Uuid), ("contact_id" = String, Path, format = Uuid)),
     description = "D14: soft delete; the lead's active job is cancelled (`skipped`, `lead_deleted`).",
     responses((status = 200, body = MessageResponse), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
@@ -699,5 +771,7 @@ async fn delete(
         .delete_lead(t.tenant_id, campaign_id, contact_id, state.clock.now())
         .await
         .or_not_found(CONTACT_NOT_FOUND)?;
-    Ok(ApiJson(MessageResponse { message: "Contact removed successfully" }))
+    Ok(ApiJson(MessageResponse {
+        message: "Contact removed successfully",
+    }))
 }

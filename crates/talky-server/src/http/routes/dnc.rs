@@ -86,7 +86,7 @@ pub struct AddDncRequest {
     tenant_id: Option<String>,
 }
 
-#[utoipa::path(get, path = "/dnc", tag = "dnc", security(("bearer" = [])),
+#[utoipa::path(get, path = "/dnc", operation_id = "list_dnc", tag = "dnc", security(("bearer" = [])),
     params(DncQuery),
     responses((status = 200, body = DncListResponse), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 422, body = ErrorBody)))]
@@ -95,7 +95,11 @@ async fn list(
     t: TenantCtx,
     ApiQuery(q): ApiQuery<DncQuery>,
 ) -> ApiResult<ApiJson<DncListResponse>> {
-    let page = PageParams { page: q.page, page_size: q.page_size }.page(20)?;
+    let page = PageParams {
+        page: q.page,
+        page_size: q.page_size,
+    }
+    .page(20)?;
     let (entries, total) = state.store.list_dnc(t.tenant_id, page).await?;
     Ok(ApiJson(DncListResponse {
         items: entries.into_iter().map(DncEntryResponse::from).collect(),
@@ -105,7 +109,7 @@ async fn list(
     }))
 }
 
-#[utoipa::path(post, path = "/dnc", tag = "dnc", security(("bearer" = [])),
+#[utoipa::path(post, path = "/dnc", operation_id = "add_dnc", tag = "dnc", security(("bearer" = [])),
     request_body = AddDncRequest,
     description = "Adds a number (source `manual`): 201. A number already listed keeps its entry and is answered with 200.",
     responses((status = 201, body = DncEntryResponse), (status = 200, description = "Already listed", body = DncEntryResponse),
@@ -120,7 +124,10 @@ async fn add(
     let reason = match req.reason.as_deref().map(str::trim) {
         None | Some("") => None,
         Some(r) if r.chars().count() > MAX_REASON_CHARS => {
-            return Err(ApiError::validation("reason", format!("must be at most {MAX_REASON_CHARS} characters")));
+            return Err(ApiError::validation(
+                "reason",
+                format!("must be at most {MAX_REASON_CHARS} characters"),
+            ));
         }
         Some(r) => Some(r.to_string()),
     };
@@ -130,13 +137,23 @@ async fn add(
     })?;
     let added = state
         .store
-        .add_dnc(t.tenant_id, &phone, Some(DncSource::Manual), reason, state.clock.now())
+        .add_dnc(
+            t.tenant_id,
+            &phone,
+            Some(DncSource::Manual),
+            reason,
+            state.clock.now(),
+        )
         .await?;
-    let status = if added.created { StatusCode::CREATED } else { StatusCode::OK };
+    let status = if added.created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
     Ok((status, ApiJson(added.entry.into())))
 }
 
-#[utoipa::path(delete, path = "/dnc/{e164}", tag = "dnc", security(("bearer" = [])),
+#[utoipa::path(delete, path = "/dnc/{e164}", operation_id = "delete_dnc", tag = "dnc", security(("bearer" = [])),
     params(("e164" = String, Path, description = "The number, URL-encoded (`%2B15551234567`).")),
     responses((status = 204, description = "Removed"), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, description = "Number not found on the do-not-call list", body = ErrorBody)))]
