@@ -36,7 +36,12 @@ impl VoiceProviders {
         if let Some(model) = &cfg.stt.model {
             dg.model = model.clone();
         }
-        let stt = DeepgramStt::new(dg).map_err(|e| anyhow::anyhow!("stt configuration: {e}"))?;
+        let stt: Arc<dyn Stt> = if dg.api_key.trim().is_empty() {
+            tracing::warn!("stt.api_key is not set: voice calls cannot transcribe the caller until it is configured");
+            Arc::new(Unconfigured("speech-to-text is not configured: set stt.api_key (TALKY_STT__API_KEY)"))
+        } else {
+            Arc::new(DeepgramStt::new(dg).map_err(|e| anyhow::anyhow!("stt configuration: {e}"))?)
+        };
         let llm = OpenAiCompatLlm::new(LlmConfig {
             base_url: cfg.llm.base_url.clone(),
             api_key: cfg.llm.api_key.as_ref().map(|k| k.0.clone()),
@@ -54,10 +59,41 @@ impl VoiceProviders {
             ..CartesiaConfig::default()
         })
         .map_err(|e| anyhow::anyhow!("tts configuration: {e}"))?;
+        if cfg.tts.api_key.is_none() {
+            tracing::warn!("tts.api_key is not set: voice calls cannot speak until it is configured");
+        }
         Ok(Self {
-            stt: Arc::new(stt),
+            stt,
             llm: Arc::new(llm),
             tts: Arc::new(tts),
         })
+    }
+}
+
+/// Stands in for a provider that has no credentials: startup succeeds (the REST API works
+/// without speech providers), and a voice session gets a clear configuration error at
+/// connect time instead of a silent call.
+struct Unconfigured(&'static str);
+
+#[async_trait::async_trait]
+impl Stt for Unconfigured {
+    fn name(&self) -> &str {
+        "unconfigured"
+    }
+
+    async fn connect(
+        &self,
+        _opts: talky_core::ports::stt::SttOptions,
+    ) -> Result<talky_core::ports::stt::SttStream, talky_core::ports::stt::SttError> {
+        Err(talky_core::ports::stt::SttError::Config(self.0.into()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn defaults_build_without_provider_keys() {
+        let v = super::VoiceProviders::from_config(&crate::config::Config::default()).unwrap();
+        assert_eq!(v.stt.name(), "unconfigured");
     }
 }
