@@ -115,7 +115,7 @@ pub enum TtsProvider {
     Cartesia,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StorageConfig {
     /// Recordings folder. Unset: `<data_dir>/recordings`.
@@ -205,14 +205,6 @@ impl Default for TtsConfig {
             api_key: None,
             voice_id: String::new(),
             model: "sonic-2".into(),
-        }
-    }
-}
-
-impl Default for StorageConfig {
-    fn default() -> Self {
-        Self {
-            recordings_dir: None,
         }
     }
 }

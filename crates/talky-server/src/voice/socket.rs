@@ -18,7 +18,6 @@ use crate::state::SharedState;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
 use axum::response::Response;
-use bytes::Bytes;
 use futures::{SinkExt, StreamExt};
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::Ordering;
@@ -48,7 +47,7 @@ struct TestCallResponse {
 }
 
 /// Starts a test call of the campaign's agent without a carrier.
-#[utoipa::path(post, path = "/campaigns/{campaign_id}/test-call", tag = "voice", security(("bearer" = [])),
+#[utoipa::path(operation_id = "voice_test_call", post, path = "/campaigns/{campaign_id}/test-call", tag = "voice", security(("bearer" = [])),
     params(("campaign_id" = String, Path, format = Uuid)),
     description = "Creates a call flagged as a test call and returns the media socket URL with its token. Connect with the Vonage media protocol (JSON text events, 640-byte s16le 16 kHz binary frames) to talk to the agent.",
     responses((status = 200, body = TestCallResponse), (status = 404, body = ErrorBody), (status = 403, body = ErrorBody)))]
@@ -227,7 +226,7 @@ async fn run_socket(state: SharedState, socket: WebSocket, call_id: CallId, toke
                     inbound.send(event);
                 }
                 Ok(Message::Binary(b)) => {
-                    inbound.send(Inbound::from_binary(Bytes::from(b)));
+                    inbound.send(Inbound::from_binary(b));
                 }
                 Ok(Message::Close(_)) | Err(_) => break,
                 Ok(_) => {}

@@ -41,7 +41,7 @@ async fn render(state: &SharedState, t: Tenant) -> ApiResult<AdminTenant> {
     })
 }
 
-#[utoipa::path(get, path = "/admin/tenants", tag = "admin", security(("bearer" = [])),
+#[utoipa::path(operation_id = "admin_list_tenants", get, path = "/admin/tenants", tag = "admin", security(("bearer" = [])),
     responses((status = 200, body = [AdminTenant]), (status = 403, description = "Admin access required", body = ErrorBody)))]
 async fn list_tenants(State(state): State<SharedState>, _a: PlatformAdmin) -> ApiResult<ApiJson<Vec<AdminTenant>>> {
     let mut out = Vec::new();
@@ -51,7 +51,7 @@ async fn list_tenants(State(state): State<SharedState>, _a: PlatformAdmin) -> Ap
     Ok(ApiJson(out))
 }
 
-#[utoipa::path(get, path = "/admin/tenants/{tenant_id}", tag = "admin", security(("bearer" = [])),
+#[utoipa::path(operation_id = "admin_get_tenant", get, path = "/admin/tenants/{tenant_id}", tag = "admin", security(("bearer" = [])),
     params(("tenant_id" = String, Path, format = Uuid)),
     responses((status = 200, body = AdminTenant), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn get_tenant(
@@ -69,7 +69,7 @@ struct MinutesQuery {
     minutes_allocated: i64,
 }
 
-#[utoipa::path(patch, path = "/admin/tenants/{tenant_id}/minutes", tag = "admin", security(("bearer" = [])),
+#[utoipa::path(operation_id = "admin_set_minutes", patch, path = "/admin/tenants/{tenant_id}/minutes", tag = "admin", security(("bearer" = [])),
     params(("tenant_id" = String, Path, format = Uuid), MinutesQuery),
     responses((status = 200, description = "Minutes updated"), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn set_minutes(
@@ -100,7 +100,7 @@ struct AdminUser {
     tenant_id: Option<String>,
 }
 
-#[utoipa::path(get, path = "/admin/users", tag = "admin", security(("bearer" = [])),
+#[utoipa::path(operation_id = "admin_list_users", get, path = "/admin/users", tag = "admin", security(("bearer" = [])),
     responses((status = 200, body = [AdminUser]), (status = 403, body = ErrorBody)))]
 async fn list_users(State(state): State<SharedState>, _a: PlatformAdmin) -> ApiResult<ApiJson<Vec<AdminUser>>> {
     let users = state.store.admin_list_users().await?;

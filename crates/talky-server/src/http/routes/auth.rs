@@ -117,7 +117,7 @@ struct RegisterResponse {
     message: &'static str,
 }
 
-#[utoipa::path(post, path = "/auth/register", tag = "auth", request_body = RegisterRequest,
+#[utoipa::path(operation_id = "auth_register", post, path = "/auth/register", tag = "auth", request_body = RegisterRequest,
     responses((status = 200, body = RegisterResponse), (status = 400, description = "Invalid plan_id / Email already registered", body = ErrorBody), (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)))]
 async fn register(
     State(state): State<SharedState>,
@@ -178,7 +178,7 @@ struct LoginResponse {
     message: &'static str,
 }
 
-#[utoipa::path(post, path = "/auth/login", tag = "auth", request_body = LoginRequest,
+#[utoipa::path(operation_id = "auth_login", post, path = "/auth/login", tag = "auth", request_body = LoginRequest,
     description = "Always the same answer, whether or not the address has an account (A5).",
     responses((status = 200, body = LoginResponse), (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)))]
 async fn login(
@@ -222,7 +222,7 @@ struct VerifyResponse {
     user: MeResponse,
 }
 
-#[utoipa::path(post, path = "/auth/verify", tag = "auth", request_body = VerifyRequest,
+#[utoipa::path(operation_id = "auth_verify", post, path = "/auth/verify", tag = "auth", request_body = VerifyRequest,
     responses((status = 200, body = VerifyResponse), (status = 401, description = "Invalid or expired link", body = ErrorBody), (status = 409, body = ErrorBody), (status = 429, body = ErrorBody)))]
 async fn verify(
     State(state): State<SharedState>,
@@ -308,7 +308,7 @@ pub async fn me_response(state: &SharedState, ctx: &SessionContext) -> ApiResult
     Ok(resp)
 }
 
-#[utoipa::path(get, path = "/auth/me", tag = "auth", security(("bearer" = [])),
+#[utoipa::path(operation_id = "auth_me", get, path = "/auth/me", tag = "auth", security(("bearer" = [])),
     responses((status = 200, body = MeResponse), (status = 401, body = ErrorBody)))]
 async fn me(State(state): State<SharedState>, p: Principal) -> ApiResult<ApiJson<MeResponse>> {
     Ok(ApiJson(me_response(&state, &p.ctx).await?))
@@ -320,7 +320,7 @@ struct UpdateMeRequest {
     name: String,
 }
 
-#[utoipa::path(patch, path = "/auth/me", tag = "auth", security(("bearer" = [])), request_body = UpdateMeRequest,
+#[utoipa::path(operation_id = "auth_update_me", patch, path = "/auth/me", tag = "auth", security(("bearer" = [])), request_body = UpdateMeRequest,
     responses((status = 200, body = MeResponse), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn update_me(
     State(state): State<SharedState>,
@@ -344,7 +344,7 @@ struct LogoutQuery {
     all: bool,
 }
 
-#[utoipa::path(post, path = "/auth/logout", tag = "auth", security(("bearer" = [])), params(LogoutQuery),
+#[utoipa::path(operation_id = "auth_logout", post, path = "/auth/logout", tag = "auth", security(("bearer" = [])), params(LogoutQuery),
     responses((status = 200, body = DetailResponse), (status = 401, body = ErrorBody)))]
 async fn logout(
     State(state): State<SharedState>,
@@ -360,7 +360,7 @@ async fn logout(
     Ok(ApiJson(serde_json::json!({"detail": "Logged out"})))
 }
 
-#[utoipa::path(post, path = "/auth/create-profile", tag = "auth", security(("bearer" = [])),
+#[utoipa::path(operation_id = "auth_create_profile", post, path = "/auth/create-profile", tag = "auth", security(("bearer" = [])),
     responses((status = 200, body = DetailResponse), (status = 401, body = ErrorBody)))]
 async fn create_profile(
     State(state): State<SharedState>,

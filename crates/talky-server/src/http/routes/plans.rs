@@ -46,7 +46,7 @@ impl From<Plan> for PlanResponse {
 }
 
 /// All plans, cheapest first.
-#[utoipa::path(get, path = "/plans", tag = "plans", responses((status = 200, body = [PlanResponse])))]
+#[utoipa::path(operation_id = "plans_list", get, path = "/plans", tag = "plans", responses((status = 200, body = [PlanResponse])))]
 async fn list(State(state): State<SharedState>) -> ApiResult<ApiJson<Vec<PlanResponse>>> {
     let plans = state.store.list_plans().await?;
     Ok(ApiJson(plans.into_iter().map(PlanResponse::from).collect()))

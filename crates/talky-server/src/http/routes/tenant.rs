@@ -56,7 +56,7 @@ async fn render(state: &SharedState, t: &Tenant) -> ApiResult<TenantResponse> {
     })
 }
 
-#[utoipa::path(get, path = "/tenant", tag = "tenant", security(("bearer" = [])),
+#[utoipa::path(operation_id = "tenant_get_tenant", get, path = "/tenant", tag = "tenant", security(("bearer" = [])),
     responses((status = 200, body = TenantResponse), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 async fn get_tenant(State(state): State<SharedState>, t: TenantCtx) -> ApiResult<ApiJson<TenantResponse>> {
     let tenant = state.store.get_tenant(t.tenant_id).await.or_not_found("Tenant not found")?;
@@ -88,7 +88,7 @@ fn parse_setting<T: serde::de::DeserializeOwned>(
     Ok(value)
 }
 
-#[utoipa::path(patch, path = "/tenant", tag = "tenant", security(("bearer" = [])), request_body = UpdateTenantRequest,
+#[utoipa::path(operation_id = "tenant_update", patch, path = "/tenant", tag = "tenant", security(("bearer" = [])), request_body = UpdateTenantRequest,
     description = "Owner only.",
     responses((status = 200, body = TenantResponse), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn update(
@@ -144,7 +144,7 @@ impl From<Member> for MemberResponse {
     }
 }
 
-#[utoipa::path(get, path = "/tenant/members", tag = "tenant", security(("bearer" = [])),
+#[utoipa::path(operation_id = "tenant_list_members", get, path = "/tenant/members", tag = "tenant", security(("bearer" = [])),
     responses((status = 200, body = [MemberResponse]), (status = 403, body = ErrorBody)))]
 async fn list_members(State(state): State<SharedState>, t: TenantCtx) -> ApiResult<ApiJson<Vec<MemberResponse>>> {
     let members = state.store.list_members(t.tenant_id).await?;
@@ -164,7 +164,7 @@ fn default_role() -> Role {
     Role::Member
 }
 
-#[utoipa::path(post, path = "/tenant/members", tag = "tenant", security(("bearer" = [])), request_body = InviteRequest,
+#[utoipa::path(operation_id = "tenant_invite", post, path = "/tenant/members", tag = "tenant", security(("bearer" = [])), request_body = InviteRequest,
     description = "Owner only. Mails an invite link; verifying it creates the membership.",
     responses((status = 201, description = "Invitation sent"), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn invite(
@@ -194,7 +194,7 @@ async fn invite(
     ))
 }
 
-#[utoipa::path(delete, path = "/tenant/members/{user_id}", tag = "tenant", security(("bearer" = [])),
+#[utoipa::path(operation_id = "tenant_remove_member", delete, path = "/tenant/members/{user_id}", tag = "tenant", security(("bearer" = [])),
     params(("user_id" = String, Path, format = Uuid)),
     responses((status = 200, body = DetailResponse), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, description = "Last owner", body = ErrorBody)))]
 async fn remove_member(
