@@ -52,7 +52,10 @@ mod tests {
 
     #[test]
     fn normalises_and_rejects() {
-        assert_eq!(Email::parse("  Ann@Example.COM ").unwrap().as_str(), "ann@example.com");
+        assert_eq!(
+            Email::parse("  Ann@Example.COM ").unwrap().as_str(),
+            "ann@example.com"
+        );
         assert_eq!(Email::parse("nope"), Err(EmailError::Invalid));
         assert_eq!(Email::parse("a@b"), Err(EmailError::Invalid));
         let long = format!("{}@example.com", "a".repeat(250));

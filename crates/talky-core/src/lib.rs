@@ -11,8 +11,8 @@ pub mod minutes;
 pub mod model;
 pub mod phone;
 pub mod plans;
-pub mod rules;
 pub mod ports;
+pub mod rules;
 
 pub use clock::{Clock, SystemClock};
 pub use email::Email;

@@ -85,8 +85,11 @@ text_enum!(
 
 impl JobStatus {
     /// Active statuses: at most one active job per lead (E5).
-    pub const ACTIVE: &'static [JobStatus] =
-        &[JobStatus::Pending, JobStatus::RetryScheduled, JobStatus::Processing];
+    pub const ACTIVE: &'static [JobStatus] = &[
+        JobStatus::Pending,
+        JobStatus::RetryScheduled,
+        JobStatus::Processing,
+    ];
 
     pub fn is_active(&self) -> bool {
         Self::ACTIVE.contains(self)
@@ -165,14 +168,56 @@ impl Outcome {
             Outcome::GoalNotAchieved | Outcome::Declined | Outcome::Answered => {
                 (true, Terminal { success: false })
             }
-            Outcome::CallbackRequested => (true, Retry { delays: &[24 * HOUR], cap: 3 }),
-            Outcome::AgentError => (true, Retry { delays: &[15 * MIN], cap: 3 }),
+            Outcome::CallbackRequested => (
+                true,
+                Retry {
+                    delays: &[24 * HOUR],
+                    cap: 3,
+                },
+            ),
+            Outcome::AgentError => (
+                true,
+                Retry {
+                    delays: &[15 * MIN],
+                    cap: 3,
+                },
+            ),
             Outcome::OptedOut => (true, Dnc),
-            Outcome::Voicemail => (false, Retry { delays: &[24 * HOUR], cap: 2 }),
-            Outcome::Busy => (false, Retry { delays: &[5 * MIN, 15 * MIN, 45 * MIN], cap: 4 }),
-            Outcome::NoAnswer => (false, Retry { delays: &[24 * HOUR, 24 * HOUR], cap: 3 }),
-            Outcome::Failed | Outcome::Timeout => (false, Retry { delays: &[30, 2 * MIN], cap: 3 }),
-            Outcome::Cancelled => (false, Retry { delays: &[2 * MIN], cap: 3 }),
+            Outcome::Voicemail => (
+                false,
+                Retry {
+                    delays: &[24 * HOUR],
+                    cap: 2,
+                },
+            ),
+            Outcome::Busy => (
+                false,
+                Retry {
+                    delays: &[5 * MIN, 15 * MIN, 45 * MIN],
+                    cap: 4,
+                },
+            ),
+            Outcome::NoAnswer => (
+                false,
+                Retry {
+                    delays: &[24 * HOUR, 24 * HOUR],
+                    cap: 3,
+                },
+            ),
+            Outcome::Failed | Outcome::Timeout => (
+                false,
+                Retry {
+                    delays: &[30, 2 * MIN],
+                    cap: 3,
+                },
+            ),
+            Outcome::Cancelled => (
+                false,
+                Retry {
+                    delays: &[2 * MIN],
+                    cap: 3,
+                },
+            ),
             Outcome::Rejected => (false, Terminal { success: false }),
             Outcome::Invalid | Outcome::Unavailable | Outcome::Spam => (false, Dnc),
         };
@@ -232,6 +277,9 @@ mod tests {
             assert_eq!(s.as_str().parse::<JobStatus>().unwrap(), *s);
         }
         assert!("bogus".parse::<CallStatus>().is_err());
-        assert_eq!(serde_json::to_string(&Outcome::NoAnswer).unwrap(), "\"no_answer\"");
+        assert_eq!(
+            serde_json::to_string(&Outcome::NoAnswer).unwrap(),
+            "\"no_answer\""
+        );
     }
 }

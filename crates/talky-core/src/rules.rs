@@ -146,17 +146,37 @@ mod tests {
 
     #[test]
     fn rejects_bad_windows() {
-        let mut r = CallingRules { time_window_end: "09:00".into(), ..Default::default() };
+        let mut r = CallingRules {
+            time_window_end: "09:00".into(),
+            ..Default::default()
+        };
         assert_eq!(r.validate().unwrap_err().field, "time_window_end");
-        r = CallingRules { timezone: "Mars/Base".into(), ..Default::default() };
+        r = CallingRules {
+            timezone: "Mars/Base".into(),
+            ..Default::default()
+        };
         assert_eq!(r.validate().unwrap_err().field, "timezone");
-        r = CallingRules { allowed_days: vec![], ..Default::default() };
+        r = CallingRules {
+            allowed_days: vec![],
+            ..Default::default()
+        };
         assert_eq!(r.validate().unwrap_err().field, "allowed_days");
-        r = CallingRules { time_window_start: "9:00".into(), ..Default::default() };
+        r = CallingRules {
+            time_window_start: "9:00".into(),
+            ..Default::default()
+        };
         assert_eq!(r.validate().unwrap_err().field, "time_window_start");
-        r = CallingRules { time_window_start: "22:00".into(), time_window_end: "24:00".into(), ..Default::default() };
+        r = CallingRules {
+            time_window_start: "22:00".into(),
+            time_window_end: "24:00".into(),
+            ..Default::default()
+        };
         r.validate().unwrap();
-        r = CallingRules { time_window_start: "22:00".into(), time_window_end: "06:00".into(), ..Default::default() };
+        r = CallingRules {
+            time_window_start: "22:00".into(),
+            time_window_end: "06:00".into(),
+            ..Default::default()
+        };
         r.validate().unwrap();
     }
 }

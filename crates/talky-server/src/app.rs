@@ -14,10 +14,10 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 use talky_core::ports::mail::Mailer;
-use talky_core::ports::store::Store;
-use talky_core::{Clock, SystemClock};
 use talky_core::ports::recording::RecordingStore;
+use talky_core::ports::store::Store;
 use talky_core::ports::telephony::Telephony;
+use talky_core::{Clock, SystemClock};
 use talky_providers::mail::{OutboxMailer, SmtpMailer};
 use talky_providers::storage::LocalRecordingStore;
 use talky_providers::telephony::SimulatedCarrier;
@@ -26,17 +26,26 @@ use tower::Layer;
 use tower_http::normalize_path::NormalizePathLayer;
 
 /// Reads a secret from config, or from `<data_dir>/<file>`, generating it there on first run.
-pub fn load_or_create_secret(configured: Option<&str>, data_dir: &Path, file: &str) -> anyhow::Result<Vec<u8>> {
+pub fn load_or_create_secret(
+    configured: Option<&str>,
+    data_dir: &Path,
+    file: &str,
+) -> anyhow::Result<Vec<u8>> {
     if let Some(s) = configured {
         return Ok(s.as_bytes().to_vec());
     }
     let path = data_dir.join(file);
     if let Ok(text) = std::fs::read_to_string(&path) {
         let text = text.trim();
-        anyhow::ensure!(text.len() >= 32, "{} holds a secret shorter than 32 bytes", path.display());
+        anyhow::ensure!(
+            text.len() >= 32,
+            "{} holds a secret shorter than 32 bytes",
+            path.display()
+        );
         return Ok(text.as_bytes().to_vec());
     }
-    std::fs::create_dir_all(data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("creating {}", data_dir.display()))?;
     let mut bytes = [0u8; 48];
     rand::rngs::OsRng.fill_bytes(&mut bytes);
     let secret = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
@@ -101,9 +110,24 @@ impl Services {
 
 /// Builds the shared state from its parts.
 pub fn build_state(cfg: Config, services: Services) -> anyhow::Result<SharedState> {
-    let Services { store, mailer, clock, telephony, recordings, voice } = services;
-    let jwt = load_or_create_secret(cfg.auth.jwt_secret.as_ref().map(|s| s.0.as_str()), &cfg.data_dir, "jwt_secret")?;
-    let media = load_or_create_secret(cfg.media.token_secret.as_ref().map(|s| s.0.as_str()), &cfg.data_dir, "media_secret")?;
+    let Services {
+        store,
+        mailer,
+        clock,
+        telephony,
+        recordings,
+        voice,
+    } = services;
+    let jwt = load_or_create_secret(
+        cfg.auth.jwt_secret.as_ref().map(|s| s.0.as_str()),
+        &cfg.data_dir,
+        "jwt_secret",
+    )?;
+    let media = load_or_create_secret(
+        cfg.media.token_secret.as_ref().map(|s| s.0.as_str()),
+        &cfg.data_dir,
+        "media_secret",
+    )?;
     Ok(Arc::new(AppState {
         store,
         mailer,
@@ -178,7 +202,10 @@ pub async fn drain_sessions(state: &SharedState, limit: std::time::Duration) {
             Ok(_) => {}
             Err(_) => {
                 let left = state.active_sessions.load(Ordering::Acquire);
-                tracing::warn!(sessions = left, "shutdown: voice sessions still running after the grace period");
+                tracing::warn!(
+                    sessions = left,
+                    "shutdown: voice sessions still running after the grace period"
+                );
                 return;
             }
         }
@@ -226,7 +253,10 @@ pub async fn shutdown_signal() {
 mod tests {
     #[test]
     fn redacts_passwords() {
-        assert_eq!(super::redact_url("postgres://u:secret@h/db"), "postgres://u:***@h/db");
+        assert_eq!(
+            super::redact_url("postgres://u:secret@h/db"),
+            "postgres://u:***@h/db"
+        );
         assert_eq!(super::redact_url("postgres://u@h/db"), "postgres://u@h/db");
         assert_eq!(super::redact_url("sqlite://x.db"), "sqlite://x.db");
     }

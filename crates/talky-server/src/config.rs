@@ -14,7 +14,11 @@ pub struct Secret(pub String);
 
 impl std::fmt::Debug for Secret {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(if self.0.is_empty() { "\"\"" } else { "\"<redacted>\"" })
+        f.write_str(if self.0.is_empty() {
+            "\"\""
+        } else {
+            "\"<redacted>\""
+        })
     }
 }
 
@@ -212,38 +216,126 @@ impl Default for TtsConfig {
 /// Every key with its default (as TOML) and a one-line description; `talky config example`
 /// prints this and a test checks it matches `Config`.
 pub const KEYS: &[(&str, &str, &str)] = &[
-    ("listen", "\"127.0.0.1:8000\"", "address the HTTP server binds"),
-    ("data_dir", "\"./talky-data\"", "folder for the SQLite file, outbox, secrets and recordings"),
-    ("database_url", "\"sqlite://<data_dir>/talky.db\"", "sqlite://PATH or postgres://USER@HOST/DB"),
-    ("public_url", "\"http://<listen>\"", "base URL users and carriers reach Talky at (links, webhooks)"),
-    ("smtp_url", "(unset: mail goes to <data_dir>/outbox)", "smtp://host:port, smtp+starttls://user:pass@host, smtps://user:pass@host"),
-    ("mail_from", "\"Talky <no-reply@talky.local>\"", "sender of outgoing mail"),
+    (
+        "listen",
+        "\"127.0.0.1:8000\"",
+        "address the HTTP server binds",
+    ),
+    (
+        "data_dir",
+        "\"./talky-data\"",
+        "folder for the SQLite file, outbox, secrets and recordings",
+    ),
+    (
+        "database_url",
+        "\"sqlite://<data_dir>/talky.db\"",
+        "sqlite://PATH or postgres://USER@HOST/DB",
+    ),
+    (
+        "public_url",
+        "\"http://<listen>\"",
+        "base URL users and carriers reach Talky at (links, webhooks)",
+    ),
+    (
+        "smtp_url",
+        "(unset: mail goes to <data_dir>/outbox)",
+        "smtp://host:port, smtp+starttls://user:pass@host, smtps://user:pass@host",
+    ),
+    (
+        "mail_from",
+        "\"Talky <no-reply@talky.local>\"",
+        "sender of outgoing mail",
+    ),
     ("log_format", "\"text\"", "text or json"),
-    ("cors_origins", "[]", "origins allowed by CORS; [] = same-origin only, [\"*\"] = any"),
-    ("auth.jwt_secret", "(unset: generated into <data_dir>/jwt_secret)", "HS256 session key, at least 32 bytes"),
+    (
+        "cors_origins",
+        "[]",
+        "origins allowed by CORS; [] = same-origin only, [\"*\"] = any",
+    ),
+    (
+        "auth.jwt_secret",
+        "(unset: generated into <data_dir>/jwt_secret)",
+        "HS256 session key, at least 32 bytes",
+    ),
     ("auth.link_ttl_secs", "900", "magic-link lifetime"),
-    ("auth.session_ttl_secs", "43200", "session lifetime, 3600..=604800"),
-    ("auth.link_rate_per_hour", "5", "link mails per address per hour"),
-    ("auth.ip_rate_per_min", "20", "register/login/verify requests per client IP per minute"),
-    ("import.max_bytes", "10485760", "largest accepted CSV upload"),
+    (
+        "auth.session_ttl_secs",
+        "43200",
+        "session lifetime, 3600..=604800",
+    ),
+    (
+        "auth.link_rate_per_hour",
+        "5",
+        "link mails per address per hour",
+    ),
+    (
+        "auth.ip_rate_per_min",
+        "20",
+        "register/login/verify requests per client IP per minute",
+    ),
+    (
+        "import.max_bytes",
+        "10485760",
+        "largest accepted CSV upload",
+    ),
     ("import.max_rows", "50000", "most data rows in one CSV"),
-    ("import.max_errors", "100", "row errors listed in an import response"),
-    ("media.token_secret", "(unset: generated into <data_dir>/media_secret)", "HS256 key for per-call media tokens"),
-    ("media.max_pending_sockets", "200", "media sockets awaiting authentication per process"),
+    (
+        "import.max_errors",
+        "100",
+        "row errors listed in an import response",
+    ),
+    (
+        "media.token_secret",
+        "(unset: generated into <data_dir>/media_secret)",
+        "HS256 key for per-call media tokens",
+    ),
+    (
+        "media.max_pending_sockets",
+        "200",
+        "media sockets awaiting authentication per process",
+    ),
     ("stt.provider", "\"deepgram\"", "deepgram or deepgram-flux"),
-    ("stt.base_url", "\"wss://api.deepgram.com\"", "speech-to-text endpoint"),
+    (
+        "stt.base_url",
+        "\"wss://api.deepgram.com\"",
+        "speech-to-text endpoint",
+    ),
     ("stt.api_key", "(unset)", "Deepgram API key"),
-    ("stt.model", "(unset: nova-3, or flux-general-en for deepgram-flux)", "speech-to-text model"),
-    ("llm.base_url", "\"https://api.groq.com/openai/v1\"", "any OpenAI-compatible endpoint (OpenAI, Groq, Ollama, vLLM)"),
-    ("llm.api_key", "(unset)", "LLM API key (unset: no Authorization header)"),
+    (
+        "stt.model",
+        "(unset: nova-3, or flux-general-en for deepgram-flux)",
+        "speech-to-text model",
+    ),
+    (
+        "llm.base_url",
+        "\"https://api.groq.com/openai/v1\"",
+        "any OpenAI-compatible endpoint (OpenAI, Groq, Ollama, vLLM)",
+    ),
+    (
+        "llm.api_key",
+        "(unset)",
+        "LLM API key (unset: no Authorization header)",
+    ),
     ("llm.model", "\"llama-3.1-8b-instant\"", "chat model"),
     ("llm.temperature", "0.6", "sampling temperature"),
     ("tts.provider", "\"cartesia\"", "text-to-speech provider"),
-    ("tts.base_url", "\"https://api.cartesia.ai\"", "text-to-speech endpoint"),
+    (
+        "tts.base_url",
+        "\"https://api.cartesia.ai\"",
+        "text-to-speech endpoint",
+    ),
     ("tts.api_key", "(unset)", "Cartesia API key"),
-    ("tts.voice_id", "\"\"", "default voice when a campaign names none"),
+    (
+        "tts.voice_id",
+        "\"\"",
+        "default voice when a campaign names none",
+    ),
     ("tts.model", "\"sonic-2\"", "text-to-speech model"),
-    ("storage.recordings_dir", "(unset: <data_dir>/recordings)", "folder for call recordings"),
+    (
+        "storage.recordings_dir",
+        "(unset: <data_dir>/recordings)",
+        "folder for call recordings",
+    ),
 ];
 
 /// Renders the commented example printed by `talky config example`.
@@ -288,10 +380,12 @@ impl Config {
                 path: path.into(),
                 err,
             })?;
-            table = text.parse::<toml::Table>().map_err(|e| ConfigError::Parse {
-                path: path.into(),
-                err: e.to_string(),
-            })?;
+            table = text
+                .parse::<toml::Table>()
+                .map_err(|e| ConfigError::Parse {
+                    path: path.into(),
+                    err: e.to_string(),
+                })?;
         }
         for (name, value) in env {
             let Some(rest) = name.strip_prefix("TALKY_") else {
@@ -337,7 +431,10 @@ impl Config {
             }
         }
         if !(3600..=7 * 86400).contains(&self.auth.session_ttl_secs) {
-            return Err(bad("auth.session_ttl_secs", "must be between 3600 and 604800"));
+            return Err(bad(
+                "auth.session_ttl_secs",
+                "must be between 3600 and 604800",
+            ));
         }
         if !(60..=86400).contains(&self.auth.link_ttl_secs) {
             return Err(bad("auth.link_ttl_secs", "must be between 60 and 86400"));
@@ -346,8 +443,14 @@ impl Config {
             return Err(bad("auth.ip_rate_per_min", "must be at least 1"));
         }
         if let Some(url) = &self.database_url {
-            if !(url.starts_with("sqlite:") || url.starts_with("postgres://") || url.starts_with("postgresql://")) {
-                return Err(bad("database_url", "must start with sqlite:// or postgres://"));
+            if !(url.starts_with("sqlite:")
+                || url.starts_with("postgres://")
+                || url.starts_with("postgresql://"))
+            {
+                return Err(bad(
+                    "database_url",
+                    "must start with sqlite:// or postgres://",
+                ));
             }
         }
         if let Some(url) = &self.public_url {
@@ -464,7 +567,10 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect()
     }
 
     #[test]
@@ -507,7 +613,11 @@ mod tests {
     fn env_overrides_file_and_names_bad_keys() {
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("c.toml");
-        std::fs::write(&f, "listen = \"0.0.0.0:9000\"\n[auth]\nlink_rate_per_hour = 7\n").unwrap();
+        std::fs::write(
+            &f,
+            "listen = \"0.0.0.0:9000\"\n[auth]\nlink_rate_per_hour = 7\n",
+        )
+        .unwrap();
         let cfg = Config::load(
             Some(&f),
             env(&[

@@ -66,7 +66,11 @@ impl ApiError {
         Self {
             status: StatusCode::UNPROCESSABLE_ENTITY,
             code: "validation_error",
-            detail: if field.is_empty() { msg } else { format!("{field}: {msg}") },
+            detail: if field.is_empty() {
+                msg
+            } else {
+                format!("{field}: {msg}")
+            },
             fields: Some(fields),
             retry_after: None,
         }
@@ -75,7 +79,11 @@ impl ApiError {
     pub fn too_many_requests(retry_after: u64) -> Self {
         Self {
             retry_after: Some(retry_after),
-            ..Self::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", "Too many requests")
+            ..Self::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                "Too many requests",
+            )
         }
     }
 
@@ -86,7 +94,11 @@ impl ApiError {
     /// A 500: the cause is logged here and never returned.
     pub fn internal(cause: impl std::fmt::Display) -> Self {
         tracing::error!(error = %cause, "internal error");
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "Internal server error")
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "Internal server error",
+        )
     }
 }
 

@@ -22,7 +22,8 @@ fn is_json(parts: &axum::http::HeaderMap) -> bool {
         .and_then(|v| v.split(';').next())
         .map(|mime| {
             let mime = mime.trim().to_ascii_lowercase();
-            mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
+            mime == "application/json"
+                || (mime.starts_with("application/") && mime.ends_with("+json"))
         })
         .unwrap_or(false)
 }
@@ -172,7 +173,10 @@ mod tests {
     #[test]
     fn classifies_json_errors() {
         let e = parse_json::<Body>(b"{not json").unwrap_err();
-        assert_eq!((e.status.as_u16(), e.detail.as_str()), (400, "Malformed JSON body"));
+        assert_eq!(
+            (e.status.as_u16(), e.detail.as_str()),
+            (400, "Malformed JSON body")
+        );
         let e = parse_json::<Body>(b"{}").unwrap_err();
         assert_eq!(e.status.as_u16(), 422);
         assert!(e.fields.unwrap().contains_key("email"));
@@ -223,8 +227,14 @@ impl PageParams {
         }
         let size = self.page_size.unwrap_or(i64::from(default_size));
         if !(1..=100).contains(&size) {
-            return Err(ApiError::validation("page_size", "must be between 1 and 100"));
+            return Err(ApiError::validation(
+                "page_size",
+                "must be between 1 and 100",
+            ));
         }
-        Ok(talky_core::ports::store::Page::new(page as u32, size as u32))
+        Ok(talky_core::ports::store::Page::new(
+            page as u32,
+            size as u32,
+        ))
     }
 }

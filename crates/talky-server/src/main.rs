@@ -7,7 +7,11 @@ use std::path::PathBuf;
 use talky_server::config::{Config, LogFormat};
 
 #[derive(Parser)]
-#[command(name = "talky", version, about = "Talky: AI outbound voice-calling campaigns")]
+#[command(
+    name = "talky",
+    version,
+    about = "Talky: AI outbound voice-calling campaigns"
+)]
 struct Cli {
     /// TOML configuration file (environment variables TALKY_* override it).
     #[arg(long, global = true)]
@@ -62,7 +66,10 @@ fn init_logging(format: LogFormat) {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    if let Command::Config { command: ConfigCommand::Example } = cli.command {
+    if let Command::Config {
+        command: ConfigCommand::Example,
+    } = cli.command
+    {
         print!("{}", talky_server::config::example());
         return Ok(());
     }
@@ -79,14 +86,22 @@ async fn main() -> anyhow::Result<()> {
             println!("migrations applied");
             Ok(())
         }
-        Command::Admin { command: AdminCommand::Create { email } } => {
+        Command::Admin {
+            command: AdminCommand::Create { email },
+        } => {
             let email = talky_core::Email::parse(&email).context("invalid --email")?;
             std::fs::create_dir_all(&cfg.data_dir)?;
             let store = talky_store::connect(&cfg.database_url()).await?;
-            let (user, created) = store.create_platform_admin(email.as_str(), chrono::Utc::now()).await?;
+            let (user, created) = store
+                .create_platform_admin(email.as_str(), chrono::Utc::now())
+                .await?;
             println!(
                 "{} platform admin {} ({})",
-                if created { "created" } else { "flagged existing user as" },
+                if created {
+                    "created"
+                } else {
+                    "flagged existing user as"
+                },
                 user.email,
                 user.id
             );

@@ -7,8 +7,8 @@ use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
 use talky_core::ports::mail::Mailer;
 use talky_core::ports::recording::RecordingStore;
-use talky_core::ports::telephony::Telephony;
 use talky_core::ports::store::Store;
+use talky_core::ports::telephony::Telephony;
 use talky_core::Clock;
 
 /// Everything a request may need. Cheap to clone (`Arc`).

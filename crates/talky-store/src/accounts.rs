@@ -127,9 +127,9 @@ impl ContextRow {
     fn into_context(self) -> StoreResult<SessionContext> {
         let membership = match (self.role, self.tenant_id) {
             (Some(role), Some(tid)) => {
-                let role: Role = role
-                    .parse()
-                    .map_err(|e: talky_core::model::UnknownValue| StoreError::Internal(e.to_string()))?;
+                let role: Role = role.parse().map_err(|e: talky_core::model::UnknownValue| {
+                    StoreError::Internal(e.to_string())
+                })?;
                 let missing = || StoreError::Internal("membership without tenant row".into());
                 Some(Membership {
                     role,
@@ -282,13 +282,23 @@ impl AccountStore for SqlStore {
                 Some(u) if u.is_active => u.id,
                 _ => return Err(StoreError::InvalidLink),
             },
-            LinkPayload::Register { tenant_id, business_name, plan_id, name } => {
+            LinkPayload::Register {
+                tenant_id,
+                business_name,
+                plan_id,
+                name,
+            } => {
                 if existing.is_some() {
                     return Err(StoreError::Conflict("Email already registered".into()));
                 }
-                let minutes = fetch_optional!(tx, (i64,), "SELECT minutes FROM plans WHERE id = $1", plan_id.as_str())?
-                    .ok_or_else(|| StoreError::Conflict("Invalid plan_id".into()))?
-                    .0;
+                let minutes = fetch_optional!(
+                    tx,
+                    (i64,),
+                    "SELECT minutes FROM plans WHERE id = $1",
+                    plan_id.as_str()
+                )?
+                .ok_or_else(|| StoreError::Conflict("Invalid plan_id".into()))?
+                .0;
                 execute!(
                     tx,
                     "INSERT INTO tenants (id, business_name, plan_id, minutes_allocated, calling_rules, recording, created_at, updated_at) \
@@ -307,15 +317,27 @@ impl AccountStore for SqlStore {
             LinkPayload::Invite { tenant_id, role } => {
                 let uid = match existing {
                     Some(u) => {
-                        let n = fetch_one!(tx, (i64,), "SELECT COUNT(*) FROM memberships WHERE user_id = $1", u.id)?;
+                        let n = fetch_one!(
+                            tx,
+                            (i64,),
+                            "SELECT COUNT(*) FROM memberships WHERE user_id = $1",
+                            u.id
+                        )?;
                         if n.0 > 0 {
-                            return Err(StoreError::Conflict("User already belongs to a tenant".into()));
+                            return Err(StoreError::Conflict(
+                                "User already belongs to a tenant".into(),
+                            ));
                         }
                         u.id
                     }
                     None => insert_user(&mut tx, &link.email, None, now).await?,
                 };
-                let exists = fetch_optional!(tx, (DbId,), "SELECT id FROM tenants WHERE id = $1", DbId(tenant_id.0))?;
+                let exists = fetch_optional!(
+                    tx,
+                    (DbId,),
+                    "SELECT id FROM tenants WHERE id = $1",
+                    DbId(tenant_id.0)
+                )?;
                 if exists.is_none() {
                     return Err(StoreError::InvalidLink);
                 }
@@ -385,7 +407,8 @@ impl AccountStore for SqlStore {
     async fn update_user_name(&self, user: UserId, name: &str) -> StoreResult<User> {
         let mut tx = self.begin().await?;
         let sql = format!("UPDATE users SET name = $2 WHERE id = $1 RETURNING {USER_COLS}");
-        let row = fetch_optional!(tx, UserRow, &sql, DbId(user.0), name)?.ok_or(StoreError::NotFound)?;
+        let row =
+            fetch_optional!(tx, UserRow, &sql, DbId(user.0), name)?.ok_or(StoreError::NotFound)?;
         tx.commit().await?;
         Ok(row.into())
     }

@@ -43,20 +43,34 @@ impl PlatformAdminStore for SqlStore {
     async fn admin_list_tenants(&self) -> StoreResult<Vec<Tenant>> {
         let mut h = self.read().await?;
         let sql = format!("SELECT {TENANT_COLS} FROM tenants ORDER BY created_at, id");
-        Ok(fetch_all!(h, TenantRow, &sql)?.into_iter().map(Tenant::from).collect())
+        Ok(fetch_all!(h, TenantRow, &sql)?
+            .into_iter()
+            .map(Tenant::from)
+            .collect())
     }
 
     async fn admin_get_tenant(&self, tenant: TenantId) -> StoreResult<Tenant> {
         self.get_tenant(tenant).await
     }
 
-    async fn admin_set_minutes(&self, tenant: TenantId, minutes_allocated: i64) -> StoreResult<Tenant> {
+    async fn admin_set_minutes(
+        &self,
+        tenant: TenantId,
+        minutes_allocated: i64,
+    ) -> StoreResult<Tenant> {
         let mut tx = self.begin().await?;
         let sql = format!(
             "UPDATE tenants SET minutes_allocated = $2, updated_at = $3 WHERE id = $1 RETURNING {TENANT_COLS}"
         );
-        let row = fetch_optional!(tx, TenantRow, &sql, DbId(tenant.0), minutes_allocated, micros(Utc::now()))?
-            .ok_or(StoreError::NotFound)?;
+        let row = fetch_optional!(
+            tx,
+            TenantRow,
+            &sql,
+            DbId(tenant.0),
+            minutes_allocated,
+            micros(Utc::now())
+        )?
+        .ok_or(StoreError::NotFound)?;
         tx.commit().await?;
         Ok(row.into())
     }
@@ -74,11 +88,9 @@ impl PlatformAdminStore for SqlStore {
                 Ok(AdminUserRow {
                     id: UserId(r.id.0),
                     email: r.email,
-                    role: r
-                        .role
-                        .map(|s| s.parse())
-                        .transpose()
-                        .map_err(|e: talky_core::model::UnknownValue| StoreError::Internal(e.to_string()))?,
+                    role: r.role.map(|s| s.parse()).transpose().map_err(
+                        |e: talky_core::model::UnknownValue| StoreError::Internal(e.to_string()),
+                    )?,
                     tenant_id: r.tenant_id.map(|t| TenantId(t.0)),
                     is_platform_admin: r.is_platform_admin,
                 })

@@ -13,7 +13,9 @@ use sqlx::encode::IsNull;
 use sqlx::error::BoxDynError;
 use sqlx::postgres::{PgArgumentBuffer, PgTypeInfo, PgValueRef};
 use sqlx::sqlite::{SqliteArgumentValue, SqliteTypeInfo, SqliteValueRef};
-use sqlx::{Decode, Encode, PgConnection, PgPool, Postgres, Sqlite, SqliteConnection, SqlitePool, Type};
+use sqlx::{
+    Decode, Encode, PgConnection, PgPool, Postgres, Sqlite, SqliteConnection, SqlitePool, Type,
+};
 use talky_core::ports::store::StoreError;
 use uuid::Uuid;
 
@@ -45,11 +47,15 @@ impl std::fmt::Debug for SqlStore {
 
 impl SqlStore {
     pub(crate) fn sqlite(read: SqlitePool, write: SqlitePool) -> Self {
-        Self { pools: Pools::Sqlite { read, write } }
+        Self {
+            pools: Pools::Sqlite { read, write },
+        }
     }
 
     pub(crate) fn postgres(pool: PgPool) -> Self {
-        Self { pools: Pools::Pg(pool) }
+        Self {
+            pools: Pools::Pg(pool),
+        }
     }
 
     pub(crate) fn pools(&self) -> &Pools {
@@ -66,7 +72,9 @@ impl SqlStore {
     /// A pooled connection for reads.
     pub(crate) async fn read(&self) -> Result<Handle, StoreError> {
         Ok(match &self.pools {
-            Pools::Sqlite { read, .. } => Handle::SqliteConn(read.acquire().await.map_err(map_err)?),
+            Pools::Sqlite { read, .. } => {
+                Handle::SqliteConn(read.acquire().await.map_err(map_err)?)
+            }
             Pools::Pg(p) => Handle::PgConn(p.acquire().await.map_err(map_err)?),
         })
     }
@@ -295,7 +303,9 @@ impl Encode<'_, Postgres> for DbTime {
 
 impl<'r> Decode<'r, Postgres> for DbTime {
     fn decode(value: PgValueRef<'r>) -> Result<Self, BoxDynError> {
-        Ok(DbTime(<DateTime<Utc> as Decode<'r, Postgres>>::decode(value)?))
+        Ok(DbTime(<DateTime<Utc> as Decode<'r, Postgres>>::decode(
+            value,
+        )?))
     }
 }
 

@@ -18,8 +18,8 @@ mod dnc;
 mod dynamic;
 mod leads;
 mod reports;
-mod voice;
 pub mod testing;
+mod voice;
 
 pub use db::{DbId, DbTime, Engine};
 

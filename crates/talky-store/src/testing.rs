@@ -62,7 +62,13 @@ impl TestDb {
         };
         let store = open(&url).await.expect("open test database");
         store.migrate().await.expect("migrate test database");
-        TestDb { store, url, admin_url, db_name, _dir: dir }
+        TestDb {
+            store,
+            url,
+            admin_url,
+            db_name,
+            _dir: dir,
+        }
     }
 
     /// Closes the pools and drops the database (PostgreSQL) or its directory (SQLite).
@@ -108,6 +114,9 @@ mod tests {
             super::replace_db_name("postgres://h/db?sslmode=disable", "x"),
             "postgres://h/x?sslmode=disable"
         );
-        assert_eq!(super::replace_db_name("postgres://h", "x"), "postgres://h/x");
+        assert_eq!(
+            super::replace_db_name("postgres://h", "x"),
+            "postgres://h/x"
+        );
     }
 }

@@ -52,7 +52,9 @@ impl Mailer for OutboxMailer {
             .await
             .map_err(|e| MailError::Transport(format!("cannot write outbox file: {e}")))?;
         match &msg.link {
-            Some(link) => tracing::info!(to = %msg.to, file = %path.display(), %link, "mail written to outbox (no SMTP configured); open the link to continue"),
+            Some(link) => {
+                tracing::info!(to = %msg.to, file = %path.display(), %link, "mail written to outbox (no SMTP configured); open the link to continue")
+            }
             None => tracing::info!(to = %msg.to, file = %path.display(), "mail written to outbox"),
         }
         Ok(())

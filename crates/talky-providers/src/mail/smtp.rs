@@ -111,7 +111,9 @@ mod tests {
     fn url_schemes() {
         let from: Mailbox = "a@b.co".parse().unwrap();
         assert!(SmtpMailer::from_url("smtps://u:p@mail.example.com", from.clone()).is_ok());
-        assert!(SmtpMailer::from_url("smtp+starttls://mail.example.com:2587", from.clone()).is_ok());
+        assert!(
+            SmtpMailer::from_url("smtp+starttls://mail.example.com:2587", from.clone()).is_ok()
+        );
         assert!(SmtpMailer::from_url("smtp://localhost:2525", from.clone()).is_ok());
         assert!(SmtpMailer::from_url("http://x", from.clone()).is_err());
         assert!(SmtpMailer::from_url("not a url", from).is_err());

@@ -59,35 +59,45 @@ impl RecordingStore for LocalRecordingStore {
     }
 
     async fn size(&self, key: &str) -> Result<u64, RecordingStoreError> {
-        let meta = tokio::fs::metadata(self.path_of(key)?).await.map_err(io_err)?;
+        let meta = tokio::fs::metadata(self.path_of(key)?)
+            .await
+            .map_err(io_err)?;
         if !meta.is_file() {
             return Err(RecordingStoreError::NotFound);
         }
         Ok(meta.len())
     }
 
-    async fn read_range(&self, key: &str, start: u64, end: u64) -> Result<ByteStream, RecordingStoreError> {
+    async fn read_range(
+        &self,
+        key: &str,
+        start: u64,
+        end: u64,
+    ) -> Result<ByteStream, RecordingStoreError> {
         if end < start {
             return Err(RecordingStoreError::Io("empty range".into()));
         }
-        let mut file = tokio::fs::File::open(self.path_of(key)?).await.map_err(io_err)?;
+        let mut file = tokio::fs::File::open(self.path_of(key)?)
+            .await
+            .map_err(io_err)?;
         file.seek(SeekFrom::Start(start)).await.map_err(io_err)?;
         let remaining = end - start + 1;
-        let stream = futures::stream::unfold((file, remaining), |(mut file, remaining)| async move {
-            if remaining == 0 {
-                return None;
-            }
-            let want = remaining.min(CHUNK) as usize;
-            let mut buf = vec![0u8; want];
-            match file.read(&mut buf).await {
-                Ok(0) => None,
-                Ok(n) => {
-                    buf.truncate(n);
-                    Some((Ok(Bytes::from(buf)), (file, remaining - n as u64)))
+        let stream =
+            futures::stream::unfold((file, remaining), |(mut file, remaining)| async move {
+                if remaining == 0 {
+                    return None;
                 }
-                Err(e) => Some((Err(e), (file, 0))),
-            }
-        });
+                let want = remaining.min(CHUNK) as usize;
+                let mut buf = vec![0u8; want];
+                match file.read(&mut buf).await {
+                    Ok(0) => None,
+                    Ok(n) => {
+                        buf.truncate(n);
+                        Some((Ok(Bytes::from(buf)), (file, remaining - n as u64)))
+                    }
+                    Err(e) => Some((Err(e), (file, 0))),
+                }
+            });
         Ok(stream.boxed())
     }
 
@@ -106,7 +116,10 @@ mod tests {
 
     async fn collect(s: ByteStream) -> Vec<u8> {
         let parts: Vec<_> = s.collect().await;
-        parts.into_iter().flat_map(|p| p.unwrap().to_vec()).collect()
+        parts
+            .into_iter()
+            .flat_map(|p| p.unwrap().to_vec())
+            .collect()
     }
 
     #[tokio::test]
@@ -115,12 +128,24 @@ mod tests {
         let s = LocalRecordingStore::new(dir.path());
         let data: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
         let key = "recordings/t/c/x.wav";
-        assert_eq!(s.put(key, Bytes::from(data.clone())).await.unwrap(), 200_000);
+        assert_eq!(
+            s.put(key, Bytes::from(data.clone())).await.unwrap(),
+            200_000
+        );
         assert_eq!(s.size(key).await.unwrap(), 200_000);
-        assert_eq!(collect(s.read_range(key, 0, 199_999).await.unwrap()).await, data);
-        assert_eq!(collect(s.read_range(key, 70_000, 140_001).await.unwrap()).await, data[70_000..=140_001]);
+        assert_eq!(
+            collect(s.read_range(key, 0, 199_999).await.unwrap()).await,
+            data
+        );
+        assert_eq!(
+            collect(s.read_range(key, 70_000, 140_001).await.unwrap()).await,
+            data[70_000..=140_001]
+        );
         s.delete(key).await.unwrap();
-        assert!(matches!(s.size(key).await, Err(RecordingStoreError::NotFound)));
+        assert!(matches!(
+            s.size(key).await,
+            Err(RecordingStoreError::NotFound)
+        ));
         s.delete(key).await.unwrap();
     }
 
@@ -129,7 +154,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let s = LocalRecordingStore::new(dir.path());
         for key in ["../x", "/etc/passwd", "a/../../b", "a\\b", ""] {
-            assert!(matches!(s.put(key, Bytes::new()).await, Err(RecordingStoreError::InvalidKey)), "{key}");
+            assert!(
+                matches!(
+                    s.put(key, Bytes::new()).await,
+                    Err(RecordingStoreError::InvalidKey)
+                ),
+                "{key}"
+            );
         }
     }
 }

@@ -17,7 +17,10 @@ impl SimulatedCarrier {
 
     /// Calls hung up so far, oldest first.
     pub fn hangups(&self) -> Vec<CarrierCall> {
-        self.hangups.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.hangups
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 }
 
@@ -25,7 +28,10 @@ impl SimulatedCarrier {
 impl Telephony for SimulatedCarrier {
     async fn hang_up(&self, call: &CarrierCall) -> Result<(), TelephonyError> {
         tracing::info!(provider_call_id = %call.provider_call_id, "simulated carrier: hang up");
-        self.hangups.lock().unwrap_or_else(|p| p.into_inner()).push(call.clone());
+        self.hangups
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(call.clone());
         Ok(())
     }
 }
@@ -37,7 +43,10 @@ mod tests {
     #[tokio::test]
     async fn records_hangups() {
         let c = SimulatedCarrier::new();
-        let call = CarrierCall { provider: "simulated".into(), provider_call_id: "p1".into() };
+        let call = CarrierCall {
+            provider: "simulated".into(),
+            provider_call_id: "p1".into(),
+        };
         c.hang_up(&call).await.unwrap();
         assert_eq!(c.hangups(), vec![call]);
     }

@@ -81,13 +81,20 @@ impl JwtKey {
     }
 
     /// Verifies the token at `now` (unix seconds) and returns its claims.
-    pub fn verify<C: DeserializeOwned + TimeClaims>(&self, token: &str, now: i64) -> Result<C, JwtError> {
+    pub fn verify<C: DeserializeOwned + TimeClaims>(
+        &self,
+        token: &str,
+        now: i64,
+    ) -> Result<C, JwtError> {
         let mut parts = token.split('.');
-        let (Some(h), Some(c), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+        let (Some(h), Some(c), Some(s), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
             return Err(JwtError::Malformed);
         };
-        let header: Header = serde_json::from_slice(&B64.decode(h).map_err(|_| JwtError::Malformed)?)
-            .map_err(|_| JwtError::Malformed)?;
+        let header: Header =
+            serde_json::from_slice(&B64.decode(h).map_err(|_| JwtError::Malformed)?)
+                .map_err(|_| JwtError::Malformed)?;
         if header.alg != "HS256" {
             return Err(JwtError::Algorithm);
         }
@@ -160,14 +167,26 @@ mod tests {
     fn rejects_other_keys_algorithms_and_tampering() {
         let k = JwtKey::new(&[7u8; 32]);
         let t = k.sign(&claims(2000));
-        assert_eq!(JwtKey::new(&[8u8; 32]).verify::<SessionClaims>(&t, 1500), Err(JwtError::Signature));
+        assert_eq!(
+            JwtKey::new(&[8u8; 32]).verify::<SessionClaims>(&t, 1500),
+            Err(JwtError::Signature)
+        );
         let parts: Vec<&str> = t.split('.').collect();
         let none_header = B64.encode(br#"{"alg":"none"}"#);
         let forged = format!("{none_header}.{}.", parts[1]);
-        assert_eq!(k.verify::<SessionClaims>(&forged, 1500), Err(JwtError::Algorithm));
+        assert_eq!(
+            k.verify::<SessionClaims>(&forged, 1500),
+            Err(JwtError::Algorithm)
+        );
         let other = B64.encode(serde_json::to_vec(&claims(9999)).unwrap());
         let tampered = format!("{}.{other}.{}", parts[0], parts[2]);
-        assert_eq!(k.verify::<SessionClaims>(&tampered, 1500), Err(JwtError::Signature));
-        assert_eq!(k.verify::<SessionClaims>("a.b", 1500), Err(JwtError::Malformed));
+        assert_eq!(
+            k.verify::<SessionClaims>(&tampered, 1500),
+            Err(JwtError::Signature)
+        );
+        assert_eq!(
+            k.verify::<SessionClaims>("a.b", 1500),
+            Err(JwtError::Malformed)
+        );
     }
 }

@@ -28,7 +28,13 @@ impl TimeClaims for MediaClaims {
 }
 
 /// Mints a token for `call_id` at unix time `now`.
-pub fn mint(key: &JwtKey, tenant_id: TenantId, call_id: CallId, provider_call_id: Option<String>, now: i64) -> (String, MediaClaims) {
+pub fn mint(
+    key: &JwtKey,
+    tenant_id: TenantId,
+    call_id: CallId,
+    provider_call_id: Option<String>,
+    now: i64,
+) -> (String, MediaClaims) {
     let claims = MediaClaims {
         aud: MEDIA_AUDIENCE.into(),
         call_id,
@@ -42,7 +48,12 @@ pub fn mint(key: &JwtKey, tenant_id: TenantId, call_id: CallId, provider_call_id
 }
 
 /// Verifies a token for the socket of `path_call_id` at unix time `now`.
-pub fn verify(key: &JwtKey, token: &str, path_call_id: CallId, now: i64) -> Result<MediaClaims, JwtError> {
+pub fn verify(
+    key: &JwtKey,
+    token: &str,
+    path_call_id: CallId,
+    now: i64,
+) -> Result<MediaClaims, JwtError> {
     let claims: MediaClaims = key.verify(token, now)?;
     if claims.aud != MEDIA_AUDIENCE || claims.call_id != path_call_id {
         return Err(JwtError::Claims);
@@ -60,9 +71,18 @@ mod tests {
         let (tenant, call) = (TenantId::new(), CallId::new());
         let (token, claims) = mint(&key, tenant, call, None, 1_000);
         assert_eq!(verify(&key, &token, call, 1_100).unwrap(), claims);
-        assert_eq!(verify(&key, &token, CallId::new(), 1_100), Err(JwtError::Claims));
-        assert_eq!(verify(&key, &token, call, 1_000 + 300 + 61), Err(JwtError::Expired));
-        assert_eq!(verify(&JwtKey::new(&[2u8; 32]), &token, call, 1_100), Err(JwtError::Signature));
+        assert_eq!(
+            verify(&key, &token, CallId::new(), 1_100),
+            Err(JwtError::Claims)
+        );
+        assert_eq!(
+            verify(&key, &token, call, 1_000 + 300 + 61),
+            Err(JwtError::Expired)
+        );
+        assert_eq!(
+            verify(&JwtKey::new(&[2u8; 32]), &token, call, 1_100),
+            Err(JwtError::Signature)
+        );
         // A session token is not a media token.
         let session = key.sign(&crate::auth::jwt::SessionClaims {
             iss: "talky".into(),

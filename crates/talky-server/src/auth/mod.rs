@@ -14,8 +14,8 @@ pub mod ratelimit;
 use crate::error::ApiError;
 use crate::state::SharedState;
 use axum::extract::FromRequestParts;
-use axum::http::request::Parts;
 use axum::http::header;
+use axum::http::request::Parts;
 use jwt::SessionClaims;
 use talky_core::ids::{SessionId, TenantId};
 use talky_core::model::Role;
@@ -41,7 +41,9 @@ pub fn bearer_token(parts: &Parts) -> Result<&str, ApiError> {
         .get(header::AUTHORIZATION)
         .ok_or_else(|| ApiError::unauthorized(MISSING))?;
     let value = value.to_str().map_err(|_| ApiError::unauthorized(FORMAT))?;
-    let (scheme, token) = value.split_once(' ').ok_or_else(|| ApiError::unauthorized(FORMAT))?;
+    let (scheme, token) = value
+        .split_once(' ')
+        .ok_or_else(|| ApiError::unauthorized(FORMAT))?;
     if !scheme.eq_ignore_ascii_case("bearer") || token.is_empty() || token.contains(' ') {
         return Err(ApiError::unauthorized(FORMAT));
     }
@@ -61,7 +63,10 @@ impl FromRequestParts<SharedState> for Principal {
         if claims.iss != ISSUER {
             return Err(ApiError::unauthorized(INVALID));
         }
-        let sid: SessionId = claims.sid.parse().map_err(|_| ApiError::unauthorized(INVALID))?;
+        let sid: SessionId = claims
+            .sid
+            .parse()
+            .map_err(|_| ApiError::unauthorized(INVALID))?;
         let ctx = state
             .store
             .session_context(sid, now)
@@ -98,7 +103,10 @@ impl FromRequestParts<SharedState> for TenantCtx {
     async fn from_request_parts(parts: &mut Parts, state: &SharedState) -> Result<Self, ApiError> {
         let principal = Principal::from_request_parts(parts, state).await?;
         let Some(m) = principal.ctx.membership.clone() else {
-            return Err(ApiError::forbidden("tenant_required", "Tenant membership required"));
+            return Err(ApiError::forbidden(
+                "tenant_required",
+                "Tenant membership required",
+            ));
         };
         let query = parts.uri.query().unwrap_or("");
         for (k, v) in form_urlencoded::parse(query.as_bytes()) {
@@ -125,7 +133,10 @@ impl FromRequestParts<SharedState> for OwnerCtx {
     async fn from_request_parts(parts: &mut Parts, state: &SharedState) -> Result<Self, ApiError> {
         let t = TenantCtx::from_request_parts(parts, state).await?;
         if t.role != Role::Owner {
-            return Err(ApiError::forbidden("owner_required", "Owner access required"));
+            return Err(ApiError::forbidden(
+                "owner_required",
+                "Owner access required",
+            ));
         }
         Ok(OwnerCtx(t))
     }
@@ -141,7 +152,10 @@ impl FromRequestParts<SharedState> for PlatformAdmin {
     async fn from_request_parts(parts: &mut Parts, state: &SharedState) -> Result<Self, ApiError> {
         let p = Principal::from_request_parts(parts, state).await?;
         if !p.ctx.user.is_platform_admin {
-            return Err(ApiError::forbidden("admin_required", "Admin access required"));
+            return Err(ApiError::forbidden(
+                "admin_required",
+                "Admin access required",
+            ));
         }
         Ok(PlatformAdmin(p))
     }

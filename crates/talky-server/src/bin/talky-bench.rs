@@ -28,7 +28,10 @@ use talky_server::config::{Config, Secret};
 use tokio::sync::mpsc;
 
 #[derive(Parser)]
-#[command(name = "talky-bench", about = "Measures Talky's CSV import and calls-list throughput")]
+#[command(
+    name = "talky-bench",
+    about = "Measures Talky's CSV import and calls-list throughput"
+)]
 struct Cli {
     /// Database engine of the throw-away database.
     #[arg(long, value_enum, default_value_t = EngineArg::Sqlite, global = true)]
@@ -97,12 +100,16 @@ struct Bench {
 
 impl Bench {
     async fn start(engine: EngineArg, tune: impl FnOnce(&mut Config)) -> anyhow::Result<Bench> {
-        let dir = std::env::temp_dir().join(format!("talky-bench-{}", uuid::Uuid::new_v4().simple()));
+        let dir =
+            std::env::temp_dir().join(format!("talky-bench-{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
         let (store, pg): (Arc<dyn Store>, _) = match engine {
             EngineArg::Sqlite => {
                 let url = format!("sqlite://{}/talky.db", dir.display());
-                (talky_store::connect(&url).await.context("opening SQLite")?, None)
+                (
+                    talky_store::connect(&url).await.context("opening SQLite")?,
+                    None,
+                )
             }
             EngineArg::Postgres => {
                 if std::env::var("TALKY_TEST_POSTGRES_URL").map_or(true, |s| s.is_empty()) {
@@ -114,14 +121,13 @@ impl Bench {
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
-        let mut cfg = Config::default();
-        cfg.data_dir = dir.clone();
-        cfg.listen = addr;
+        let mut cfg = Config {
+            data_dir: dir.clone(),
+            listen: addr,
+            ..Config::default()
+        };
         cfg.auth.jwt_secret = Some(Secret("bench-secret-bench-secret-bench-secret!".into()));
         cfg.auth.ip_rate_per_min = 1_000_000;
-        // No call is placed, but the speech clients are built at startup and want keys.
-        cfg.stt.api_key = Some(Secret("bench-unused".into()));
-        cfg.tts.api_key = Some(Secret("bench-unused".into()));
         tune(&mut cfg);
         let (tx, rx) = mpsc::unbounded_channel();
         // The configured defaults (simulated carrier, local recordings, …), with mail
@@ -169,7 +175,11 @@ impl Bench {
             .context("no sign-in mail within 10 s")?
             .context("mailer closed")?;
         let link = mail.link.context("mail without link")?;
-        let token = link.split("token=").nth(1).context("link without token")?.to_string();
+        let token = link
+            .split("token=")
+            .nth(1)
+            .context("link without token")?
+            .to_string();
         let v: serde_json::Value = self
             .http
             .post(self.url("/api/v1/auth/verify"))
@@ -178,7 +188,10 @@ impl Bench {
             .await?
             .json()
             .await?;
-        let access = v["access_token"].as_str().context("verify: no access_token")?.to_string();
+        let access = v["access_token"]
+            .as_str()
+            .context("verify: no access_token")?
+            .to_string();
         let tenant = v["user"]["tenant_id"]
             .as_str()
             .context("verify: no tenant_id")?
@@ -270,7 +283,10 @@ async fn bench_csv(engine: EngineArg, rows: usize, runs: usize) -> anyhow::Resul
             .http
             .post(bench.url(&format!("/api/v1/contacts/bulk?campaign_id={campaign}")))
             .bearer_auth(&token)
-            .header("content-type", format!("multipart/form-data; boundary={boundary}"))
+            .header(
+                "content-type",
+                format!("multipart/form-data; boundary={boundary}"),
+            )
             .body(body)
             .send()
             .await?;
@@ -290,7 +306,10 @@ async fn bench_csv(engine: EngineArg, rows: usize, runs: usize) -> anyhow::Resul
             v["duplicates_skipped"]
         );
         if imported as usize != rows {
-            println!("  warning: expected {rows} imported rows; errors: {}", v["errors"]);
+            println!(
+                "  warning: expected {rows} imported rows; errors: {}",
+                v["errors"]
+            );
         }
     }
     rates.sort_by(f64::total_cmp);
@@ -323,7 +342,10 @@ async fn seed_calls(store: &Arc<dyn Store>, tenant: TenantId, n: usize) -> anyho
             let (status, outcome, duration) = mixes[i % mixes.len()];
             // Roughly one call every 78 s over 90 days, newest last.
             let offset = ((n - i) as i64) * 90 * 86_400 / n.max(1) as i64;
-            let mut c = NewCall::new(format!("+1212{:07}", i % 10_000_000), now - ChronoDuration::seconds(offset));
+            let mut c = NewCall::new(
+                format!("+1212{:07}", i % 10_000_000),
+                now - ChronoDuration::seconds(offset),
+            );
             c.status = status;
             c.outcome = outcome;
             c.duration_seconds = duration;
@@ -448,7 +470,11 @@ async fn main() -> anyhow::Result<()> {
     println!(
         "talky-bench: {} CPU(s), build {}",
         std::thread::available_parallelism().map_or(1, |n| n.get()),
-        if cfg!(debug_assertions) { "debug (use --release for real numbers)" } else { "release" }
+        if cfg!(debug_assertions) {
+            "debug (use --release for real numbers)"
+        } else {
+            "release"
+        }
     );
     match cli.cmd {
         Cmd::Csv { rows, runs } => bench_csv(cli.engine, rows, runs).await,

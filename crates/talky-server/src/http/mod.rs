@@ -104,7 +104,10 @@ async fn json_errors(req: Request, next: Next) -> Response {
         }
     }
     let bytes = serde_json::to_vec(&value).unwrap_or_default();
-    parts.headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     parts.headers.remove(header::CONTENT_LENGTH);
     Response::from_parts(parts, Body::from(bytes)).into_response()
 }

@@ -27,7 +27,8 @@ pub struct VoiceProviders {
 
 impl VoiceProviders {
     pub fn from_config(cfg: &Config) -> anyhow::Result<Self> {
-        let key = |s: &Option<crate::config::Secret>| s.as_ref().map(|k| k.0.clone()).unwrap_or_default();
+        let key =
+            |s: &Option<crate::config::Secret>| s.as_ref().map(|k| k.0.clone()).unwrap_or_default();
         let mut dg = match cfg.stt.provider {
             SttProvider::Deepgram => DeepgramConfig::v1(key(&cfg.stt.api_key)),
             SttProvider::DeepgramFlux => DeepgramConfig::flux(key(&cfg.stt.api_key)),
@@ -38,7 +39,9 @@ impl VoiceProviders {
         }
         let stt: Arc<dyn Stt> = if dg.api_key.trim().is_empty() {
             tracing::warn!("stt.api_key is not set: voice calls cannot transcribe the caller until it is configured");
-            Arc::new(Unconfigured("speech-to-text is not configured: set stt.api_key (TALKY_STT__API_KEY)"))
+            Arc::new(Unconfigured(
+                "speech-to-text is not configured: set stt.api_key (TALKY_STT__API_KEY)",
+            ))
         } else {
             Arc::new(DeepgramStt::new(dg).map_err(|e| anyhow::anyhow!("stt configuration: {e}"))?)
         };
@@ -60,7 +63,9 @@ impl VoiceProviders {
         })
         .map_err(|e| anyhow::anyhow!("tts configuration: {e}"))?;
         if cfg.tts.api_key.is_none() {
-            tracing::warn!("tts.api_key is not set: voice calls cannot speak until it is configured");
+            tracing::warn!(
+                "tts.api_key is not set: voice calls cannot speak until it is configured"
+            );
         }
         Ok(Self {
             stt,

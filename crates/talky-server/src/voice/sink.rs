@@ -9,7 +9,8 @@ use std::sync::Arc;
 use talky_core::model::Outcome;
 use talky_core::ports::recording::{recording_key, RecordingStore};
 use talky_core::ports::store::{
-    NewRecording, NewTranscript, RecordingStatus, SessionEnd, Store, TranscriptTurn, TurnMetric, TurnRole,
+    NewRecording, NewTranscript, RecordingStatus, SessionEnd, Store, TranscriptTurn, TurnMetric,
+    TurnRole,
 };
 use talky_core::{CallId, CampaignId, TenantId};
 use talky_voice::session::{OutcomeHints, RecordingResult, SessionReport, SessionSink};
@@ -34,7 +35,11 @@ pub fn resolve_outcome(h: &OutcomeHints) -> Outcome {
     if h.callback_requested {
         return Outcome::CallbackRequested;
     }
-    match h.end_call_outcome.as_deref().and_then(|o| o.parse::<Outcome>().ok()) {
+    match h
+        .end_call_outcome
+        .as_deref()
+        .and_then(|o| o.parse::<Outcome>().ok())
+    {
         Some(Outcome::Declined) => return Outcome::Declined,
         Some(Outcome::GoalNotAchieved) => return Outcome::GoalNotAchieved,
         Some(Outcome::Voicemail) => return Outcome::Voicemail,
@@ -52,7 +57,10 @@ pub fn resolve_outcome(h: &OutcomeHints) -> Outcome {
 impl PersistSink {
     async fn store_recording(&self, report: &SessionReport) {
         let now = report.ended_at;
-        let campaign = self.campaign.map(|c| c.to_string()).unwrap_or_else(|| "none".into());
+        let campaign = self
+            .campaign
+            .map(|c| c.to_string())
+            .unwrap_or_else(|| "none".into());
         let key = recording_key(&self.tenant.to_string(), &campaign, &self.call.to_string());
         let mut row = NewRecording::new(self.call, key.clone(), now);
         match &report.recording {
@@ -62,7 +70,12 @@ impl PersistSink {
                 row.storage_path = String::new();
                 row.status = RecordingStatus::Discarded;
             }
-            RecordingResult::Wav { data, channels, sample_rate, duration_seconds } => {
+            RecordingResult::Wav {
+                data,
+                channels,
+                sample_rate,
+                duration_seconds,
+            } => {
                 row.channels = i64::from(*channels);
                 row.sample_rate = i64::from(*sample_rate);
                 row.duration_seconds = duration_seconds.round() as i64;
@@ -103,7 +116,12 @@ impl SessionSink for PersistSink {
                 .collect();
             if let Err(e) = self
                 .store
-                .save_transcript(self.tenant, self.call, NewTranscript::from_turns(turns), report.ended_at)
+                .save_transcript(
+                    self.tenant,
+                    self.call,
+                    NewTranscript::from_turns(turns),
+                    report.ended_at,
+                )
                 .await
             {
                 tracing::error!(call_id = %self.call, error = %e, "transcript not saved");
@@ -141,8 +159,14 @@ impl SessionSink for PersistSink {
             goal_detail: report.hints.goal_detail.clone(),
             counters,
         };
-        match self.store.finish_session_call(self.tenant, self.call, end, metrics).await {
-            Ok(true) => tracing::info!(call_id = %self.call, reason = report.end_reason.as_str(), "call finalised"),
+        match self
+            .store
+            .finish_session_call(self.tenant, self.call, end, metrics)
+            .await
+        {
+            Ok(true) => {
+                tracing::info!(call_id = %self.call, reason = report.end_reason.as_str(), "call finalised")
+            }
             Ok(false) => tracing::debug!(call_id = %self.call, "call was already finalised"),
             Err(e) => tracing::error!(call_id = %self.call, error = %e, "call finalisation failed"),
         }
@@ -155,7 +179,11 @@ mod tests {
 
     #[test]
     fn outcome_precedence_follows_i2() {
-        let mut h = OutcomeHints { opted_out: true, goal_achieved: Some(true), ..Default::default() };
+        let mut h = OutcomeHints {
+            opted_out: true,
+            goal_achieved: Some(true),
+            ..Default::default()
+        };
         assert_eq!(resolve_outcome(&h), Outcome::OptedOut);
         h.opted_out = false;
         assert_eq!(resolve_outcome(&h), Outcome::GoalAchieved);

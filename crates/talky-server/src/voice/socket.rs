@@ -71,7 +71,13 @@ async fn test_call(
         .insert_call(t.tenant_id, call)
         .await
         .or_not_found("Campaign not found")?;
-    let (token, claims) = media::mint(&state.media_key, t.tenant_id, call_id, None, now.timestamp());
+    let (token, claims) = media::mint(
+        &state.media_key,
+        t.tenant_id,
+        call_id,
+        None,
+        now.timestamp(),
+    );
     let base = state
         .public_url
         .replacen("https://", "wss://", 1)
@@ -108,7 +114,9 @@ async fn voice_socket(
     let pending = state.pending_sockets.fetch_add(1, Ordering::AcqRel);
     let guard = PendingGuard(state.pending_sockets.clone());
     if pending >= state.config.media.max_pending_sockets {
-        return Err(ApiError::unavailable("Too many media sockets awaiting authentication"));
+        return Err(ApiError::unavailable(
+            "Too many media sockets awaiting authentication",
+        ));
     }
     Ok(ws
         .max_message_size(256 * 1024)
@@ -117,18 +125,26 @@ async fn voice_socket(
 
 async fn close_policy(mut socket: WebSocket, reason: &'static str) {
     let _ = socket
-        .send(Message::Close(Some(CloseFrame { code: 1008, reason: reason.into() })))
+        .send(Message::Close(Some(CloseFrame {
+            code: 1008,
+            reason: reason.into(),
+        })))
         .await;
 }
 
 fn session_config(call: &SessionCall, policy: &RecordingPolicy) -> SessionConfig {
     let agent = call.agent_name.clone().unwrap_or_else(|| "Alex".into());
-    let company = call.company_name.clone().unwrap_or_else(|| "our team".into());
+    let company = call
+        .company_name
+        .clone()
+        .unwrap_or_else(|| "our team".into());
     let opener = call
         .opener
         .clone()
         .filter(|o| !o.trim().is_empty())
-        .unwrap_or_else(|| talky_voice::text::opener::render_opener(&agent, &company, call.call_reason.as_deref()));
+        .unwrap_or_else(|| {
+            talky_voice::text::opener::render_opener(&agent, &company, call.call_reason.as_deref())
+        });
     let mut cfg = SessionConfig::new(call.call_id.to_string(), call.system_prompt.clone(), opener);
     cfg.agent_name = agent;
     cfg.company_name = company;
@@ -148,9 +164,17 @@ fn session_config(call: &SessionCall, policy: &RecordingPolicy) -> SessionConfig
     cfg
 }
 
-async fn run_socket(state: SharedState, socket: WebSocket, call_id: CallId, token: Option<String>, pending: PendingGuard) {
+async fn run_socket(
+    state: SharedState,
+    socket: WebSocket,
+    call_id: CallId,
+    token: Option<String>,
+    pending: PendingGuard,
+) {
     let now = state.clock.now();
-    let Some(claims) = token.and_then(|t| media::verify(&state.media_key, &t, call_id, now.timestamp()).ok()) else {
+    let Some(claims) =
+        token.and_then(|t| media::verify(&state.media_key, &t, call_id, now.timestamp()).ok())
+    else {
         tracing::warn!(%call_id, "media socket without a valid token; closing");
         return close_policy(socket, "invalid media token").await;
     };
@@ -164,7 +188,10 @@ async fn run_socket(state: SharedState, socket: WebSocket, call_id: CallId, toke
         tracing::warn!(%call_id, "second media socket for a live call; closing");
         return close_policy(socket, "call already has a session").await;
     }
-    let release = LiveGuard { state: state.clone(), call_id };
+    let release = LiveGuard {
+        state: state.clone(),
+        call_id,
+    };
     let call = match state.store.session_call(tenant, call_id).await {
         Ok(c) if c.status.is_live() => c,
         Ok(_) => return close_policy(socket, "call is not live").await,
@@ -174,7 +201,8 @@ async fn run_socket(state: SharedState, socket: WebSocket, call_id: CallId, toke
         }
     };
     drop(pending);
-    let policy: RecordingPolicy = serde_json::from_value(call.recording_policy.clone()).unwrap_or_default();
+    let policy: RecordingPolicy =
+        serde_json::from_value(call.recording_policy.clone()).unwrap_or_default();
     let config = session_config(&call, &policy);
     let deps = SessionDeps {
         stt: state.voice.stt.clone(),
@@ -205,7 +233,12 @@ async fn run_socket(state: SharedState, socket: WebSocket, call_id: CallId, toke
                 break;
             }
         }
-        let _ = tx.send(Message::Close(Some(CloseFrame { code: 1000, reason: "call ended".into() }))).await;
+        let _ = tx
+            .send(Message::Close(Some(CloseFrame {
+                code: 1000,
+                reason: "call ended".into(),
+            })))
+            .await;
     };
     let inbound = handle.inbound.clone();
     let store = state.store.clone();
@@ -218,7 +251,10 @@ async fn run_socket(state: SharedState, socket: WebSocket, call_id: CallId, toke
                     if matches!(event, Inbound::Connected { .. }) {
                         let (store, clock) = (store.clone(), clock.clone());
                         tokio::spawn(async move {
-                            if let Err(e) = store.mark_call_connected(tenant, call_id, clock.now()).await {
+                            if let Err(e) = store
+                                .mark_call_connected(tenant, call_id, clock.now())
+                                .await
+                            {
                                 tracing::error!(%call_id, error = %e, "could not mark call connected");
                             }
                         });
@@ -236,7 +272,9 @@ async fn run_socket(state: SharedState, socket: WebSocket, call_id: CallId, toke
     };
     tokio::join!(writer, reader);
     match (&mut handle.join).await {
-        Ok(end) => tracing::info!(%call_id, reason = end.end_reason.as_str(), turns = end.turn_count, "voice session ended"),
+        Ok(end) => {
+            tracing::info!(%call_id, reason = end.end_reason.as_str(), turns = end.turn_count, "voice session ended")
+        }
         Err(e) => tracing::error!(%call_id, error = %e, "voice session task failed"),
     }
     state.active_sessions.fetch_sub(1, Ordering::AcqRel);

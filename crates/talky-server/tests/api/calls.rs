@@ -9,7 +9,9 @@ use serde_json::{json, Value};
 use talky_core::ids::{CallId, CampaignId, TenantId};
 use talky_core::model::{CallStatus, Outcome};
 use talky_core::phone::E164;
-use talky_core::ports::store::{NewCall, NewCampaign, NewLead, NewTranscript, TranscriptTurn, TurnRole};
+use talky_core::ports::store::{
+    NewCall, NewCampaign, NewLead, NewTranscript, TranscriptTurn, TurnRole,
+};
 
 /// Parses an RFC 3339 instant.
 pub fn at(s: &str) -> DateTime<Utc> {
@@ -53,7 +55,11 @@ pub async fn seed_campaign(app: &TestApp, tenant: TenantId, name: &str) -> Campa
         ..Default::default()
     };
     use talky_core::Clock;
-    app.store.create_campaign(tenant, new, app.clock.now()).await.unwrap().id
+    app.store
+        .create_campaign(tenant, new, app.clock.now())
+        .await
+        .unwrap()
+        .id
 }
 
 /// A three-turn transcript: assistant, user (with confidence), interrupted assistant.
@@ -84,7 +90,12 @@ pub fn sample_transcript(t0: DateTime<Utc>) -> NewTranscript {
 }
 
 fn ids(v: &Value) -> Vec<String> {
-    v["items"].as_array().unwrap().iter().map(|i| i["id"].as_str().unwrap().to_string()).collect()
+    v["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["id"].as_str().unwrap().to_string())
+        .collect()
 }
 
 #[tokio::test]
@@ -94,10 +105,42 @@ async fn call_list_filters_paging_and_bounds() {
         let token = app.register_owner("calls@example.com", "Calls").await;
         let tenant = tenant_of(&app, &token).await;
 
-        let c1 = seed_call(&app, tenant, at("2025-06-01T00:00:00Z"), CallStatus::Completed, Some(Outcome::Answered), 120).await;
-        let c2 = seed_call(&app, tenant, at("2025-06-10T23:59:59.999Z"), CallStatus::Completed, Some(Outcome::Declined), 30).await;
-        let c3 = seed_call(&app, tenant, at("2025-06-11T00:00:00Z"), CallStatus::NoAnswer, Some(Outcome::NoAnswer), 0).await;
-        let c4 = seed_call(&app, tenant, at("2025-05-31T23:59:59Z"), CallStatus::Busy, Some(Outcome::Busy), 0).await;
+        let c1 = seed_call(
+            &app,
+            tenant,
+            at("2025-06-01T00:00:00Z"),
+            CallStatus::Completed,
+            Some(Outcome::Answered),
+            120,
+        )
+        .await;
+        let c2 = seed_call(
+            &app,
+            tenant,
+            at("2025-06-10T23:59:59.999Z"),
+            CallStatus::Completed,
+            Some(Outcome::Declined),
+            30,
+        )
+        .await;
+        let c3 = seed_call(
+            &app,
+            tenant,
+            at("2025-06-11T00:00:00Z"),
+            CallStatus::NoAnswer,
+            Some(Outcome::NoAnswer),
+            0,
+        )
+        .await;
+        let c4 = seed_call(
+            &app,
+            tenant,
+            at("2025-05-31T23:59:59Z"),
+            CallStatus::Busy,
+            Some(Outcome::Busy),
+            0,
+        )
+        .await;
         let mut later = Vec::new();
         for i in 0..21 {
             let t = at("2025-06-15T08:00:00Z") + Duration::seconds(i);
@@ -107,14 +150,31 @@ async fn call_list_filters_paging_and_bounds() {
         // Default page: 20 newest first, total over everything.
         let (s, v) = json(app.get_auth("/api/v1/calls", &token).await).await;
         assert_eq!(s, 200, "{v}");
-        assert_eq!((v["page"].as_i64(), v["page_size"].as_i64(), v["total"].as_i64()), (Some(1), Some(20), Some(25)));
+        assert_eq!(
+            (
+                v["page"].as_i64(),
+                v["page_size"].as_i64(),
+                v["total"].as_i64()
+            ),
+            (Some(1), Some(20), Some(25))
+        );
         let got = ids(&v);
         assert_eq!(got.len(), 20);
         assert_eq!(got[0], later[20].to_string(), "newest first");
         let item = &v["items"][0];
         let mut keys: Vec<_> = item.as_object().unwrap().keys().cloned().collect();
         keys.sort();
-        assert_eq!(keys, ["duration_seconds", "id", "outcome", "status", "timestamp", "to_number"]);
+        assert_eq!(
+            keys,
+            [
+                "duration_seconds",
+                "id",
+                "outcome",
+                "status",
+                "timestamp",
+                "to_number"
+            ]
+        );
         assert_eq!(item["timestamp"], "2025-06-15T08:00:20Z");
         assert_eq!(item["status"], "in_progress");
         assert_eq!(item["outcome"], Value::Null);
@@ -124,18 +184,30 @@ async fn call_list_filters_paging_and_bounds() {
         let got = ids(&v);
         assert_eq!(got.len(), 5);
         assert_eq!(got.last().unwrap(), &c4.to_string(), "oldest last");
-        let (_, v) = json(app.get_auth("/api/v1/calls?page=3&page_size=20", &token).await).await;
+        let (_, v) = json(
+            app.get_auth("/api/v1/calls?page=3&page_size=20", &token)
+                .await,
+        )
+        .await;
         assert_eq!((ids(&v).len(), v["total"].as_i64()), (0, Some(25)));
         let (_, v) = json(app.get_auth("/api/v1/calls?page_size=100", &token).await).await;
         assert_eq!(ids(&v).len(), 25);
 
         // Inclusive dates: the whole `to` day counts, the next day does not.
-        let (s, v) = json(app.get_auth("/api/v1/calls?from=2025-06-01&to=2025-06-10", &token).await).await;
+        let (s, v) = json(
+            app.get_auth("/api/v1/calls?from=2025-06-01&to=2025-06-10", &token)
+                .await,
+        )
+        .await;
         assert_eq!(s, 200, "{v}");
         assert_eq!(ids(&v), [c2.to_string(), c1.to_string()]);
         assert_eq!(v["total"], 2);
         assert_eq!(v["items"][0]["outcome"], "declined");
-        let (_, v) = json(app.get_auth("/api/v1/calls?from=2025-06-10&to=2025-06-10", &token).await).await;
+        let (_, v) = json(
+            app.get_auth("/api/v1/calls?from=2025-06-10&to=2025-06-10", &token)
+                .await,
+        )
+        .await;
         assert_eq!(ids(&v), [c2.to_string()]);
         let (_, v) = json(app.get_auth("/api/v1/calls?to=2025-05-31", &token).await).await;
         assert_eq!(ids(&v), [c4.to_string()]);
@@ -144,12 +216,36 @@ async fn call_list_filters_paging_and_bounds() {
 
         // Status filter, alone and with dates; empty values mean "not given".
         let (_, v) = json(app.get_auth("/api/v1/calls?status=no_answer", &token).await).await;
-        assert_eq!((ids(&v), v["total"].as_i64()), (vec![c3.to_string()], Some(1)));
-        let (_, v) = json(app.get_auth("/api/v1/calls?status=completed&from=2025-06-01&to=2025-06-30", &token).await).await;
+        assert_eq!(
+            (ids(&v), v["total"].as_i64()),
+            (vec![c3.to_string()], Some(1))
+        );
+        let (_, v) = json(
+            app.get_auth(
+                "/api/v1/calls?status=completed&from=2025-06-01&to=2025-06-30",
+                &token,
+            )
+            .await,
+        )
+        .await;
         assert_eq!(v["total"], 2);
-        let (_, v) = json(app.get_auth("/api/v1/calls?status=in_progress&page=2&page_size=15", &token).await).await;
+        let (_, v) = json(
+            app.get_auth(
+                "/api/v1/calls?status=in_progress&page=2&page_size=15",
+                &token,
+            )
+            .await,
+        )
+        .await;
         assert_eq!((ids(&v).len(), v["total"].as_i64()), (6, Some(21)));
-        let (s, v) = json(app.get_auth("/api/v1/calls?page=1&page_size=20&status=&from=&to=", &token).await).await;
+        let (s, v) = json(
+            app.get_auth(
+                "/api/v1/calls?page=1&page_size=20&status=&from=&to=",
+                &token,
+            )
+            .await,
+        )
+        .await;
         assert_eq!((s, v["total"].as_i64()), (200, Some(25)));
 
         // Bad input is 422 and names the parameter.
@@ -174,7 +270,12 @@ async fn call_list_filters_paging_and_bounds() {
             assert!(v["detail"].is_string());
         }
         // Without a session: 401.
-        let r = app.client.get(app.url("/api/v1/calls")).send().await.unwrap();
+        let r = app
+            .client
+            .get(app.url("/api/v1/calls"))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 401);
     });
 }
@@ -188,7 +289,12 @@ async fn call_detail_and_transcript() {
         let campaign = seed_campaign(&app, tenant, "Spring").await;
         let lead = app
             .store
-            .add_lead(tenant, campaign, NewLead::new(E164::parse("+15557654321").unwrap()), at("2025-06-18T12:00:00Z"))
+            .add_lead(
+                tenant,
+                campaign,
+                NewLead::new(E164::parse("+15557654321").unwrap()),
+                at("2025-06-18T12:00:00Z"),
+            )
             .await
             .unwrap()
             .lead
@@ -230,10 +336,18 @@ async fn call_detail_and_transcript() {
 
         // No transcript yet.
         let (s, v) = json(app.get_auth(&format!("{path}/transcript"), &token).await).await;
-        assert_eq!((s, v["detail"].as_str()), (404, Some("Transcript not found")));
+        assert_eq!(
+            (s, v["detail"].as_str()),
+            (404, Some("Transcript not found"))
+        );
 
         app.store
-            .save_transcript(tenant, call, sample_transcript(at("2025-06-17T10:00:06Z")), at("2025-06-17T10:02:06Z"))
+            .save_transcript(
+                tenant,
+                call,
+                sample_transcript(at("2025-06-17T10:00:06Z")),
+                at("2025-06-17T10:02:06Z"),
+            )
             .await
             .unwrap();
         let expected_json = json!({
@@ -257,12 +371,23 @@ async fn call_detail_and_transcript() {
             assert_eq!(s, 200, "{v}");
             assert_eq!(v, expected_json, "{q}");
         }
-        let (s, v) = json(app.get_auth(&format!("{path}/transcript?format=text"), &token).await).await;
+        let (s, v) = json(
+            app.get_auth(&format!("{path}/transcript?format=text"), &token)
+                .await,
+        )
+        .await;
         assert_eq!(s, 200);
         let full = "Assistant: Hi, this is Ann from Acme.\nUser: hello there\nAssistant: Great";
-        assert_eq!(v, json!({"format": "text", "call_id": call.to_string(), "transcript": full}));
+        assert_eq!(
+            v,
+            json!({"format": "text", "call_id": call.to_string(), "transcript": full})
+        );
         for bad in ["xml", "JSON", ""] {
-            let (s, v) = json(app.get_auth(&format!("{path}/transcript?format={bad}"), &token).await).await;
+            let (s, v) = json(
+                app.get_auth(&format!("{path}/transcript?format={bad}"), &token)
+                    .await,
+            )
+            .await;
             assert_eq!(s, 422, "{bad}: {v}");
             assert!(v["fields"]["format"].is_string(), "{v}");
         }
@@ -273,13 +398,25 @@ async fn call_detail_and_transcript() {
 
         // Unknown ids: 404 with the route's detail; a non-UUID id is 404 too.
         let random = uuid::Uuid::new_v4();
-        let (s, v) = json(app.get_auth(&format!("/api/v1/calls/{random}"), &token).await).await;
+        let (s, v) = json(
+            app.get_auth(&format!("/api/v1/calls/{random}"), &token)
+                .await,
+        )
+        .await;
         assert_eq!((s, v["detail"].as_str()), (404, Some("Call not found")));
-        let (s, v) = json(app.get_auth(&format!("/api/v1/calls/{random}/transcript"), &token).await).await;
+        let (s, v) = json(
+            app.get_auth(&format!("/api/v1/calls/{random}/transcript"), &token)
+                .await,
+        )
+        .await;
         assert_eq!((s, v["detail"].as_str()), (404, Some("Call not found")));
         let (s, _) = json(app.get_auth("/api/v1/calls/not-a-uuid", &token).await).await;
         assert_eq!(s, 404);
-        let (s, _) = json(app.get_auth("/api/v1/calls/not-a-uuid/transcript", &token).await).await;
+        let (s, _) = json(
+            app.get_auth("/api/v1/calls/not-a-uuid/transcript", &token)
+                .await,
+        )
+        .await;
         assert_eq!(s, 404);
     });
 }

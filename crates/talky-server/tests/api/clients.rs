@@ -30,33 +30,70 @@ async fn clients_crud() {
             json!({"id": id, "name": "Zed", "company": "Acme", "phone": "+15551234567", "email": "zed@example.com", "tags": ["warm", "vip"]})
         );
 
-        let (s, amy) = json(app.post_auth("/api/v1/clients", &token, json!({"name": "Amy", "tags": []})).await).await;
+        let (s, amy) = json(
+            app.post_auth(
+                "/api/v1/clients",
+                &token,
+                json!({"name": "Amy", "tags": []}),
+            )
+            .await,
+        )
+        .await;
         assert_eq!(s, 200, "{amy}");
-        assert_eq!((amy["company"].clone(), amy["phone"].clone(), amy["email"].clone()), (Value::Null, Value::Null, Value::Null));
+        assert_eq!(
+            (
+                amy["company"].clone(),
+                amy["phone"].clone(),
+                amy["email"].clone()
+            ),
+            (Value::Null, Value::Null, Value::Null)
+        );
         let (s, bob) = json(
-            app.post_auth("/api/v1/clients", &token, json!({"name": "Bob", "phone": "0044 20 7123 4567", "email": "", "company": " "}))
-                .await,
+            app.post_auth(
+                "/api/v1/clients",
+                &token,
+                json!({"name": "Bob", "phone": "0044 20 7123 4567", "email": "", "company": " "}),
+            )
+            .await,
         )
         .await;
         assert_eq!(s, 200, "{bob}");
         assert_eq!(bob["phone"], "+442071234567");
-        assert_eq!((bob["email"].clone(), bob["company"].clone(), bob["tags"].clone()), (Value::Null, Value::Null, json!([])));
+        assert_eq!(
+            (
+                bob["email"].clone(),
+                bob["company"].clone(),
+                bob["tags"].clone()
+            ),
+            (Value::Null, Value::Null, json!([]))
+        );
 
         // Ordered by name.
         let (_, list) = json(app.get_auth("/api/v1/clients", &token).await).await;
-        let names: Vec<_> = list.as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap().to_string()).collect();
+        let names: Vec<_> = list
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["name"].as_str().unwrap().to_string())
+            .collect();
         assert_eq!(names, ["Amy", "Bob", "Zed"]);
         assert_eq!(list[2], zed);
 
         let (s, v) = json(app.get_auth(&format!("/api/v1/clients/{id}"), &token).await).await;
         assert_eq!((s, v), (200, zed.clone()));
 
-        let (s, v) = json(app.delete_auth(&format!("/api/v1/clients/{id}"), &token).await).await;
+        let (s, v) = json(
+            app.delete_auth(&format!("/api/v1/clients/{id}"), &token)
+                .await,
+        )
+        .await;
         assert_eq!((s, v), (200, json!({"detail": "Client deleted"})));
         for r in [
             app.get_auth(&format!("/api/v1/clients/{id}"), &token).await,
-            app.delete_auth(&format!("/api/v1/clients/{id}"), &token).await,
-            app.get_auth(&format!("/api/v1/clients/{}", uuid::Uuid::new_v4()), &token).await,
+            app.delete_auth(&format!("/api/v1/clients/{id}"), &token)
+                .await,
+            app.get_auth(&format!("/api/v1/clients/{}", uuid::Uuid::new_v4()), &token)
+                .await,
         ] {
             let (s, v) = json(r).await;
             assert_eq!((s, v["detail"].as_str()), (404, Some("Client not found")));
@@ -82,8 +119,14 @@ async fn client_validation_writes_nothing() {
             (json!({"name": "A", "tags": "warm"}), "tags"),
             (json!({"name": "A", "tags": [""]}), "tags.0"),
             (json!({"name": "A", "company": "c".repeat(256)}), "company"),
-            (json!({"name": "A", "id": uuid::Uuid::new_v4().to_string()}), "id"),
-            (json!({"name": "A", "created_at": "2025-01-01T00:00:00Z"}), "created_at"),
+            (
+                json!({"name": "A", "id": uuid::Uuid::new_v4().to_string()}),
+                "id",
+            ),
+            (
+                json!({"name": "A", "created_at": "2025-01-01T00:00:00Z"}),
+                "created_at",
+            ),
             // A field error wins over a bad phone (422 before 400).
             (json!({"name": "", "phone": "123"}), "name"),
         ] {
@@ -95,13 +138,31 @@ async fn client_validation_writes_nothing() {
         for (phone, reason) in [
             ("555-CALL-NOW", "Invalid phone number"),
             ("123456", "Phone number too short (minimum 7 digits)"),
-            ("1234567890123456", "Phone number too long (maximum 15 digits)"),
-            ("0123456789", "Ambiguous national number; include the country code"),
+            (
+                "1234567890123456",
+                "Phone number too long (maximum 15 digits)",
+            ),
+            (
+                "0123456789",
+                "Ambiguous national number; include the country code",
+            ),
             ("+0123456789", "Invalid phone number"),
         ] {
-            let (s, v) = json(app.post_auth("/api/v1/clients", &token, json!({"name": "A", "phone": phone})).await).await;
+            let (s, v) = json(
+                app.post_auth(
+                    "/api/v1/clients",
+                    &token,
+                    json!({"name": "A", "phone": phone}),
+                )
+                .await,
+            )
+            .await;
             assert_eq!(s, 400, "{phone}: {v}");
-            assert_eq!(v["detail"], format!("Invalid phone number: {reason}"), "{phone}");
+            assert_eq!(
+                v["detail"],
+                format!("Invalid phone number: {reason}"),
+                "{phone}"
+            );
         }
         let r = app
             .client

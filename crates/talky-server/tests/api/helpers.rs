@@ -8,11 +8,11 @@ use std::sync::{Arc, Mutex};
 use talky_core::ports::mail::{MailError, MailMessage, Mailer};
 use talky_core::ports::store::Store;
 use talky_core::Clock;
+use talky_providers::storage::LocalRecordingStore;
+use talky_providers::telephony::SimulatedCarrier;
 use talky_server::config::{Config, Secret};
 use talky_store::testing::TestDb;
 use talky_store::Engine;
-use talky_providers::storage::LocalRecordingStore;
-use talky_providers::telephony::SimulatedCarrier;
 use tokio::sync::mpsc;
 
 /// A clock tests move by hand.
@@ -67,7 +67,10 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        Self { ip_rate_per_min: 10_000, voice: None }
+        Self {
+            ip_rate_per_min: 10_000,
+            voice: None,
+        }
     }
 }
 
@@ -81,9 +84,11 @@ pub async fn spawn_app_with(engine: Engine, opts: Options) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let mut cfg = Config::default();
-    cfg.data_dir = dir.path().to_path_buf();
-    cfg.listen = addr;
+    let mut cfg = Config {
+        data_dir: dir.path().to_path_buf(),
+        listen: addr,
+        ..Config::default()
+    };
     cfg.auth.jwt_secret = Some(Secret("test-secret-test-secret-test-secret!".into()));
     cfg.auth.ip_rate_per_min = opts.ip_rate_per_min;
     let (tx, rx) = mpsc::unbounded_channel();
@@ -131,23 +136,50 @@ impl TestApp {
     }
 
     pub async fn post(&self, path: &str, body: Value) -> reqwest::Response {
-        self.client.post(self.url(path)).json(&body).send().await.unwrap()
+        self.client
+            .post(self.url(path))
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
     }
 
     pub async fn get_auth(&self, path: &str, token: &str) -> reqwest::Response {
-        self.client.get(self.url(path)).bearer_auth(token).send().await.unwrap()
+        self.client
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
     }
 
     pub async fn post_auth(&self, path: &str, token: &str, body: Value) -> reqwest::Response {
-        self.client.post(self.url(path)).bearer_auth(token).json(&body).send().await.unwrap()
+        self.client
+            .post(self.url(path))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
     }
 
     pub async fn patch_auth(&self, path: &str, token: &str, body: Value) -> reqwest::Response {
-        self.client.patch(self.url(path)).bearer_auth(token).json(&body).send().await.unwrap()
+        self.client
+            .patch(self.url(path))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
     }
 
     pub async fn delete_auth(&self, path: &str, token: &str) -> reqwest::Response {
-        self.client.delete(self.url(path)).bearer_auth(token).send().await.unwrap()
+        self.client
+            .delete(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
     }
 
     /// The next mail sent (waits at most 10 s, then fails the test).
@@ -173,32 +205,57 @@ impl TestApp {
     pub fn token_of(mail: &MailMessage) -> String {
         let link = mail.link.as_ref().expect("mail has a link");
         assert!(mail.text_body.contains(link), "link is in the body");
-        link.split("token=").nth(1).expect("token in link").to_string()
+        link.split("token=")
+            .nth(1)
+            .expect("token in link")
+            .to_string()
     }
 
     pub async fn verify(&self, token: &str) -> reqwest::Response {
-        self.post("/api/v1/auth/verify", serde_json::json!({ "token": token })).await
+        self.post("/api/v1/auth/verify", serde_json::json!({ "token": token }))
+            .await
     }
 
     /// Registers a tenant and returns its owner's access token.
     pub async fn register_owner(&self, email: &str, business: &str) -> String {
         let r = self
-            .post("/api/v1/auth/register", serde_json::json!({"email": email, "business_name": business}))
+            .post(
+                "/api/v1/auth/register",
+                serde_json::json!({"email": email, "business_name": business}),
+            )
             .await;
         assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
         let mail = self.next_mail().await;
         assert_eq!(mail.to, email.to_lowercase());
-        let v: Value = self.verify(&Self::token_of(&mail)).await.json().await.unwrap();
-        v["access_token"].as_str().expect("access token").to_string()
+        let v: Value = self
+            .verify(&Self::token_of(&mail))
+            .await
+            .json()
+            .await
+            .unwrap();
+        v["access_token"]
+            .as_str()
+            .expect("access token")
+            .to_string()
     }
 
     /// Signs in an existing user by login link.
     pub async fn login(&self, email: &str) -> String {
-        let r = self.post("/api/v1/auth/login", serde_json::json!({ "email": email })).await;
+        let r = self
+            .post("/api/v1/auth/login", serde_json::json!({ "email": email }))
+            .await;
         assert_eq!(r.status(), 200);
         let mail = self.next_mail().await;
-        let v: Value = self.verify(&Self::token_of(&mail)).await.json().await.unwrap();
-        v["access_token"].as_str().expect("access token").to_string()
+        let v: Value = self
+            .verify(&Self::token_of(&mail))
+            .await
+            .json()
+            .await
+            .unwrap();
+        v["access_token"]
+            .as_str()
+            .expect("access token")
+            .to_string()
     }
 
     pub async fn cleanup(mut self) {

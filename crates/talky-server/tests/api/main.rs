@@ -2,15 +2,15 @@
 //! `TALKY_TEST_POSTGRES_URL` is set) PostgreSQL.
 
 mod auth;
+mod calls;
+mod campaigns;
+mod clients;
+mod contacts;
 mod edge;
 mod helpers;
-mod tenant;
-mod calls;
-mod clients;
+mod isolation_campaigns;
 mod isolation_reads;
 mod recordings;
 mod reports;
+mod tenant;
 mod voice;
-mod campaigns;
-mod contacts;
-mod isolation_campaigns;

@@ -22,15 +22,26 @@ fn frames(pcm: &[u8]) -> Vec<Bytes> {
 
 #[tokio::test]
 async fn a_test_call_talks_and_persists_on_caller_hangup() {
-    let stt = deepgram::MockDeepgram::spawn(deepgram::MockDeepgramConfig::with_transcripts(["Yes, tell me more please."])).await;
+    let stt = deepgram::MockDeepgram::spawn(deepgram::MockDeepgramConfig::with_transcripts([
+        "Yes, tell me more please.",
+    ]))
+    .await;
     let llm = openai::MockLlm::spawn(openai::MockLlmConfig {
-        default_reply: openai::MockReply::text("Great. We book appointments for you. Would a demo help?"),
+        default_reply: openai::MockReply::text(
+            "Great. We book appointments for you. Would a demo help?",
+        ),
         ..Default::default()
     })
     .await;
-    let tts = cartesia::MockCartesia::spawn(cartesia::MockCartesiaConfig { ms_per_char: 5, ..Default::default() }).await;
+    let tts = cartesia::MockCartesia::spawn(cartesia::MockCartesiaConfig {
+        ms_per_char: 5,
+        ..Default::default()
+    })
+    .await;
     let voice = talky_server::voice::VoiceProviders {
-        stt: Arc::new(DeepgramStt::new(DeepgramConfig::v1("test-key").with_base_url(stt.base_url())).unwrap()),
+        stt: Arc::new(
+            DeepgramStt::new(DeepgramConfig::v1("test-key").with_base_url(stt.base_url())).unwrap(),
+        ),
         llm: Arc::new(
             OpenAiCompatLlm::new(LlmConfig {
                 base_url: llm.base_url(),
@@ -49,7 +60,14 @@ async fn a_test_call_talks_and_persists_on_caller_hangup() {
             .unwrap(),
         ),
     };
-    let app = spawn_app_with(talky_store::Engine::Sqlite, Options { voice: Some(voice), ..Default::default() }).await;
+    let app = spawn_app_with(
+        talky_store::Engine::Sqlite,
+        Options {
+            voice: Some(voice),
+            ..Default::default()
+        },
+    )
+    .await;
     let owner = app.register_owner("voice@example.com", "Voice Co").await;
     let (_, me) = json(app.get_auth("/api/v1/auth/me", &owner).await).await;
     let tenant: talky_core::TenantId = me["tenant_id"].as_str().unwrap().parse().unwrap();
@@ -72,10 +90,24 @@ async fn a_test_call_talks_and_persists_on_caller_hangup() {
 
     // A foreign or unknown campaign gets no test call.
     let other = app.register_owner("other-voice@example.com", "Other").await;
-    let r = app.post_auth(&format!("/api/v1/campaigns/{}/test-call", campaign.id), &other, serde_json::json!({})).await;
+    let r = app
+        .post_auth(
+            &format!("/api/v1/campaigns/{}/test-call", campaign.id),
+            &other,
+            serde_json::json!({}),
+        )
+        .await;
     assert_eq!(r.status(), 404);
 
-    let (s, v) = json(app.post_auth(&format!("/api/v1/campaigns/{}/test-call", campaign.id), &owner, serde_json::json!({})).await).await;
+    let (s, v) = json(
+        app.post_auth(
+            &format!("/api/v1/campaigns/{}/test-call", campaign.id),
+            &owner,
+            serde_json::json!({}),
+        )
+        .await,
+    )
+    .await;
     assert_eq!(s, 200, "{v}");
     let ws_url = v["ws_url"].as_str().unwrap().to_string();
     let call_id: talky_core::CallId = v["call_id"].as_str().unwrap().parse().unwrap();
@@ -90,14 +122,21 @@ async fn a_test_call_talks_and_persists_on_caller_hangup() {
     }
 
     let (mut ws, _) = tokio_tungstenite::connect_async(&ws_url).await.unwrap();
-    ws.send(Message::Text(r#"{"event":"websocket:connected","content-type":"audio/l16;rate=16000"}"#.into()))
-        .await
-        .unwrap();
+    ws.send(Message::Text(
+        r#"{"event":"websocket:connected","content-type":"audio/l16;rate=16000"}"#.into(),
+    ))
+    .await
+    .unwrap();
 
     // The agent speaks first: exact 640-byte frames.
     let mut agent_frames = 0usize;
     while agent_frames < 20 {
-        match tokio::time::timeout(WAIT, ws.next()).await.expect("opener audio").unwrap().unwrap() {
+        match tokio::time::timeout(WAIT, ws.next())
+            .await
+            .expect("opener audio")
+            .unwrap()
+            .unwrap()
+        {
             Message::Binary(b) => {
                 assert_eq!(b.len(), 640);
                 agent_frames += 1;
@@ -110,11 +149,15 @@ async fn a_test_call_talks_and_persists_on_caller_hangup() {
         .log()
         .into_iter()
         .filter_map(|e| match e {
-            cartesia::CartesiaLogEntry::Request { transcript, .. } | cartesia::CartesiaLogEntry::Http { transcript, .. } => Some(transcript),
+            cartesia::CartesiaLogEntry::Request { transcript, .. }
+            | cartesia::CartesiaLogEntry::Http { transcript, .. } => Some(transcript),
             _ => None,
         })
         .collect();
-    assert!(spoken.iter().any(|t| t.contains("recorded")), "disclosure first: {spoken:?}");
+    assert!(
+        spoken.iter().any(|t| t.contains("recorded")),
+        "disclosure first: {spoken:?}"
+    );
 
     // The caller answers: 1 s of voice, then silence ends the turn at the mock STT.
     let mut caller = deepgram::voiced_pcm(1000);
@@ -125,16 +168,31 @@ async fn a_test_call_talks_and_persists_on_caller_hangup() {
     // The reply arrives as streamed audio after the LLM was asked with the caller's words.
     let deadline = tokio::time::Instant::now() + WAIT;
     while llm.request_count() == 0 {
-        match tokio::time::timeout_at(deadline, ws.next()).await.expect("LLM request") {
+        match tokio::time::timeout_at(deadline, ws.next())
+            .await
+            .expect("LLM request")
+        {
             Some(Ok(_)) => {}
             other => panic!("socket ended early: {other:?}"),
         }
     }
     let asked = llm.last_request().unwrap();
-    assert!(asked.messages().iter().any(|(role, text)| role == "user" && text.contains("tell me more")), "{:?}", asked.messages());
+    assert!(
+        asked
+            .messages()
+            .iter()
+            .any(|(role, text)| role == "user" && text.contains("tell me more")),
+        "{:?}",
+        asked.messages()
+    );
     let mut reply_frames = 0;
     while reply_frames < 10 {
-        if let Message::Binary(b) = tokio::time::timeout(WAIT, ws.next()).await.expect("reply audio").unwrap().unwrap() {
+        if let Message::Binary(b) = tokio::time::timeout(WAIT, ws.next())
+            .await
+            .expect("reply audio")
+            .unwrap()
+            .unwrap()
+        {
             assert_eq!(b.len(), 640);
             reply_frames += 1;
         }
@@ -142,17 +200,40 @@ async fn a_test_call_talks_and_persists_on_caller_hangup() {
 
     // The caller hangs up.
     ws.close(None).await.unwrap();
-    let ended = tokio::time::timeout(WAIT, async { app.session_ended.lock().await.recv().await.unwrap() }).await.expect("session end");
+    let ended = tokio::time::timeout(WAIT, async {
+        app.session_ended.lock().await.recv().await.unwrap()
+    })
+    .await
+    .expect("session end");
     assert_eq!(ended, call_id);
 
     let detail = app.store.get_call(tenant, call_id).await.unwrap();
     assert_eq!(detail.status, talky_core::model::CallStatus::Completed);
     assert_eq!(detail.end_reason.as_deref(), Some("caller_hangup"));
     assert!(detail.answered_at.is_some());
-    let transcript = app.store.get_transcript(tenant, call_id).await.unwrap().expect("transcript saved");
-    assert!(transcript.full_text.contains("User: Yes, tell me more please."), "{}", transcript.full_text);
+    let transcript = app
+        .store
+        .get_transcript(tenant, call_id)
+        .await
+        .unwrap()
+        .expect("transcript saved");
+    assert!(
+        transcript
+            .full_text
+            .contains("User: Yes, tell me more please."),
+        "{}",
+        transcript.full_text
+    );
     assert!(transcript.full_text.contains("Assistant:"));
-    let (recs, _) = app.store.list_recordings(tenant, Some(call_id), talky_core::ports::store::Page::new(1, 10)).await.unwrap();
+    let (recs, _) = app
+        .store
+        .list_recordings(
+            tenant,
+            Some(call_id),
+            talky_core::ports::store::Page::new(1, 10),
+        )
+        .await
+        .unwrap();
     assert_eq!(recs.len(), 1, "recording persisted");
     let rec = app.store.get_recording(tenant, recs[0].id).await.unwrap();
     let wav = std::fs::read(app.recordings_dir.join(&rec.storage_path)).unwrap();

@@ -16,7 +16,10 @@ use std::time::{Duration, Instant};
 use tokio_tungstenite::tungstenite::Message;
 
 #[derive(Parser, Debug, Clone)]
-#[command(name = "talky-loadgen", about = "Simulated callers for measuring a running Talky server")]
+#[command(
+    name = "talky-loadgen",
+    about = "Simulated callers for measuring a running Talky server"
+)]
 struct Args {
     /// Talky's base URL.
     #[arg(long, default_value = "http://127.0.0.1:8000")]
@@ -92,8 +95,16 @@ fn tone(ms: u64, phase: &mut f64) -> Vec<u8> {
     out
 }
 
-async fn one_call(args: Args, client: reqwest::Client, stats: Arc<Mutex<Stats>>) -> anyhow::Result<()> {
-    let url = format!("{}/api/v1/campaigns/{}/test-call", args.base_url.trim_end_matches('/'), args.campaign);
+async fn one_call(
+    args: Args,
+    client: reqwest::Client,
+    stats: Arc<Mutex<Stats>>,
+) -> anyhow::Result<()> {
+    let url = format!(
+        "{}/api/v1/campaigns/{}/test-call",
+        args.base_url.trim_end_matches('/'),
+        args.campaign
+    );
     let resp: serde_json::Value = client
         .post(&url)
         .bearer_auth(&args.token)
@@ -105,8 +116,10 @@ async fn one_call(args: Args, client: reqwest::Client, stats: Arc<Mutex<Stats>>)
     let ws_url = resp["ws_url"].as_str().context("no ws_url")?.to_string();
     let (ws, _) = tokio_tungstenite::connect_async(&ws_url).await?;
     let (mut tx, mut rx) = ws.split();
-    tx.send(Message::Text(r#"{"event":"websocket:connected","content-type":"audio/l16;rate=16000"}"#.into()))
-        .await?;
+    tx.send(Message::Text(
+        r#"{"event":"websocket:connected","content-type":"audio/l16;rate=16000"}"#.into(),
+    ))
+    .await?;
     // Arrival instants of agent frames, read concurrently.
     let arrivals = Arc::new(Mutex::new(Vec::<Instant>::new()));
     let reader = {
@@ -149,7 +162,8 @@ async fn one_call(args: Args, client: reqwest::Client, stats: Arc<Mutex<Stats>>)
     st.frames += arrivals.len() as u64;
     for end in speech_ends {
         if let Some(first) = arrivals.iter().find(|a| **a > end) {
-            st.voice_to_voice_ms.push(first.duration_since(end).as_secs_f64() * 1000.0);
+            st.voice_to_voice_ms
+                .push(first.duration_since(end).as_secs_f64() * 1000.0);
         }
     }
     // Pacing: steady-state inter-arrival gaps (bursts < 2 ms and pauses > 200 ms excluded).
@@ -174,7 +188,10 @@ async fn main() -> anyhow::Result<()> {
         let (a, c, s) = (args.clone(), client.clone(), stats.clone());
         tasks.push(tokio::spawn(async move {
             // Stagger starts over one second so turns do not all align.
-            tokio::time::sleep(Duration::from_millis((i as u64 * 1000) / a.calls.max(1) as u64)).await;
+            tokio::time::sleep(Duration::from_millis(
+                (i as u64 * 1000) / a.calls.max(1) as u64,
+            ))
+            .await;
             if let Err(e) = one_call(a, c, s.clone()).await {
                 eprintln!("call {i} failed: {e:#}");
                 s.lock().unwrap().failed_calls += 1;
@@ -188,7 +205,13 @@ async fn main() -> anyhow::Result<()> {
     let mut st = stats.lock().unwrap();
     let subtract = (args.end_silence_ms + args.mock_latency_ms) as f64;
     let mut added: Vec<f64> = st.voice_to_voice_ms.iter().map(|v| v - subtract).collect();
-    println!("calls: {} ({} failed), caller turns measured: {}, agent frames: {}", args.calls, st.failed_calls, st.voice_to_voice_ms.len(), st.frames);
+    println!(
+        "calls: {} ({} failed), caller turns measured: {}, agent frames: {}",
+        args.calls,
+        st.failed_calls,
+        st.voice_to_voice_ms.len(),
+        st.frames
+    );
     let p50 = percentile(&mut st.voice_to_voice_ms, 50.0);
     let p99 = percentile(&mut st.voice_to_voice_ms, 99.0);
     println!("voice-to-voice (end of caller speech -> first agent frame, client side): p50 {p50:.1} ms, p99 {p99:.1} ms");
@@ -197,7 +220,11 @@ async fn main() -> anyhow::Result<()> {
         percentile(&mut added, 50.0),
         percentile(&mut added, 99.0)
     );
-    println!("outbound pacing jitter |gap - 20 ms|: p50 {:.2} ms, p99 {:.2} ms", percentile(&mut st.jitter_ms, 50.0), percentile(&mut st.jitter_ms, 99.0));
+    println!(
+        "outbound pacing jitter |gap - 20 ms|: p50 {:.2} ms, p99 {:.2} ms",
+        percentile(&mut st.jitter_ms, 50.0),
+        percentile(&mut st.jitter_ms, 99.0)
+    );
     if let (Some((cpu0, _)), Some((cpu1, hwm))) = (before, after) {
         println!(
             "server: {:.2} CPU s total, {:.3} CPU s per call; peak RSS {} KiB ({:.0} KiB per call)",

@@ -37,7 +37,10 @@ struct Args {
     #[arg(long, default_value_t = 0)]
     llm_inter_token_ms: u64,
     /// LLM: the reply to every request.
-    #[arg(long, default_value = "Thanks for taking my call. We help small teams book more appointments. Would you like to hear more?")]
+    #[arg(
+        long,
+        default_value = "Thanks for taking my call. We help small teams book more appointments. Would you like to hear more?"
+    )]
     reply: String,
     /// TTS: time to first audio byte.
     #[arg(long, default_value_t = 0)]
@@ -50,7 +53,9 @@ struct Args {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
         .init();
     let args = Args::parse();
     let stt = deepgram::router(deepgram::MockDeepgramConfig {

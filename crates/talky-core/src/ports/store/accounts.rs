@@ -70,7 +70,10 @@ pub enum LinkPayload {
         plan_id: String,
         name: Option<String>,
     },
-    Invite { tenant_id: TenantId, role: Role },
+    Invite {
+        tenant_id: TenantId,
+        role: Role,
+    },
 }
 
 impl LinkPayload {

@@ -28,6 +28,10 @@ pub trait PlatformAdminStore: Send + Sync {
     ) -> StoreResult<(User, bool)>;
     async fn admin_list_tenants(&self) -> StoreResult<Vec<Tenant>>;
     async fn admin_get_tenant(&self, tenant: TenantId) -> StoreResult<Tenant>;
-    async fn admin_set_minutes(&self, tenant: TenantId, minutes_allocated: i64) -> StoreResult<Tenant>;
+    async fn admin_set_minutes(
+        &self,
+        tenant: TenantId,
+        minutes_allocated: i64,
+    ) -> StoreResult<Tenant>;
     async fn admin_list_users(&self) -> StoreResult<Vec<AdminUserRow>>;
 }

@@ -3,15 +3,15 @@
 use crate::auth::PlatformAdmin;
 use crate::error::{ApiError, ApiResult, OrNotFound};
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
+use crate::http::openapi::ErrorBody;
 use crate::state::SharedState;
 use crate::usage::tenant_minutes;
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
-use utoipa_axum::{router::OpenApiRouter, routes};
-use crate::http::openapi::ErrorBody;
 use talky_core::ports::store::Tenant;
 use talky_core::TenantId;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 pub fn router() -> OpenApiRouter<SharedState> {
     OpenApiRouter::new()
@@ -43,7 +43,10 @@ async fn render(state: &SharedState, t: Tenant) -> ApiResult<AdminTenant> {
 
 #[utoipa::path(operation_id = "admin_list_tenants", get, path = "/admin/tenants", tag = "admin", security(("bearer" = [])),
     responses((status = 200, body = [AdminTenant]), (status = 403, description = "Admin access required", body = ErrorBody)))]
-async fn list_tenants(State(state): State<SharedState>, _a: PlatformAdmin) -> ApiResult<ApiJson<Vec<AdminTenant>>> {
+async fn list_tenants(
+    State(state): State<SharedState>,
+    _a: PlatformAdmin,
+) -> ApiResult<ApiJson<Vec<AdminTenant>>> {
     let mut out = Vec::new();
     for t in state.store.admin_list_tenants().await? {
         out.push(render(&state, t).await?);
@@ -59,7 +62,11 @@ async fn get_tenant(
     _a: PlatformAdmin,
     ApiPath(id): ApiPath<TenantId>,
 ) -> ApiResult<ApiJson<AdminTenant>> {
-    let t = state.store.admin_get_tenant(id).await.or_not_found("Tenant not found")?;
+    let t = state
+        .store
+        .admin_get_tenant(id)
+        .await
+        .or_not_found("Tenant not found")?;
     Ok(ApiJson(render(&state, t).await?))
 }
 
@@ -79,7 +86,10 @@ async fn set_minutes(
     ApiQuery(q): ApiQuery<MinutesQuery>,
 ) -> ApiResult<ApiJson<serde_json::Value>> {
     if !(-1..=100_000_000).contains(&q.minutes_allocated) {
-        return Err(ApiError::validation("minutes_allocated", "must be between -1 and 100000000"));
+        return Err(ApiError::validation(
+            "minutes_allocated",
+            "must be between -1 and 100000000",
+        ));
     }
     let t = state
         .store
@@ -102,7 +112,10 @@ struct AdminUser {
 
 #[utoipa::path(operation_id = "admin_list_users", get, path = "/admin/users", tag = "admin", security(("bearer" = [])),
     responses((status = 200, body = [AdminUser]), (status = 403, body = ErrorBody)))]
-async fn list_users(State(state): State<SharedState>, _a: PlatformAdmin) -> ApiResult<ApiJson<Vec<AdminUser>>> {
+async fn list_users(
+    State(state): State<SharedState>,
+    _a: PlatformAdmin,
+) -> ApiResult<ApiJson<Vec<AdminUser>>> {
     let users = state.store.admin_list_users().await?;
     Ok(ApiJson(
         users

@@ -88,7 +88,7 @@ fn non_empty(v: Option<String>) -> Option<String> {
     v.map(|s| s.trim().to_string()).filter(|s| !s.is_empty())
 }
 
-#[utoipa::path(get, path = "/analytics/calls", tag = "reporting", security(("bearer" = [])),
+#[utoipa::path(operation_id = "analytics_calls", get, path = "/analytics/calls", tag = "reporting", security(("bearer" = [])),
     params(AnalyticsQuery),
     responses(
         (status = 200, body = AnalyticsResponse),
@@ -118,6 +118,9 @@ async fn calls(
         .call_analytics(t.tenant_id, start, end, group_by)
         .await?;
     Ok(ApiJson(AnalyticsResponse {
-        series: buckets.into_iter().map(AnalyticsBucketResponse::from).collect(),
+        series: buckets
+            .into_iter()
+            .map(AnalyticsBucketResponse::from)
+            .collect(),
     }))
 }

@@ -10,17 +10,17 @@ use crate::auth::links::{hash_token, new_token};
 use crate::auth::{Principal, ISSUER};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiQuery, ClientIp};
+use crate::http::openapi::{DetailResponse, ErrorBody};
 use crate::state::SharedState;
 use crate::usage::tenant_minutes;
 use axum::extract::State;
 use chrono::Duration;
 use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
-use utoipa_axum::{router::OpenApiRouter, routes};
-use crate::http::openapi::{DetailResponse, ErrorBody};
 use talky_core::ports::mail::MailMessage;
 use talky_core::ports::store::{LinkPayload, NewAuthLink, SessionContext, StoreError};
 use talky_core::{Email, TenantId};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 pub fn router() -> OpenApiRouter<SharedState> {
     OpenApiRouter::new()
@@ -33,11 +33,14 @@ pub fn router() -> OpenApiRouter<SharedState> {
 }
 
 pub const LINK_SENT: &str = "Magic link sent to your email. Please check your inbox.";
-pub const LOGIN_MESSAGE: &str = "If an account exists for this address, a sign-in link has been sent.";
+pub const LOGIN_MESSAGE: &str =
+    "If an account exists for this address, a sign-in link has been sent.";
 
 /// Applies the per-IP limit of A13.
 pub fn rate_limit(state: &SharedState, ip: &ClientIp) -> ApiResult<()> {
-    let key = ip.0.map(|a| a.to_string()).unwrap_or_else(|| "unknown".into());
+    let key =
+        ip.0.map(|a| a.to_string())
+            .unwrap_or_else(|| "unknown".into());
     state
         .auth_limiter
         .check(&key, state.clock.now().timestamp())
@@ -50,7 +53,13 @@ fn parse_email(raw: &str) -> ApiResult<Email> {
 
 /// Issues a magic link for `email` and mails it, unless the address hit its hourly limit
 /// (then nothing is sent and the caller answers as usual).
-pub async fn issue_link(state: &SharedState, email: &Email, payload: LinkPayload, subject: &str, intro: &str) -> ApiResult<()> {
+pub async fn issue_link(
+    state: &SharedState,
+    email: &Email,
+    payload: LinkPayload,
+    subject: &str,
+    intro: &str,
+) -> ApiResult<()> {
     let now = state.clock.now();
     let sent = state
         .store
@@ -128,19 +137,36 @@ async fn register(
     let email = parse_email(&req.email)?;
     let business_name = req.business_name.trim().to_string();
     if business_name.is_empty() || business_name.chars().count() > 255 {
-        return Err(ApiError::validation("business_name", "must be 1 to 255 characters"));
+        return Err(ApiError::validation(
+            "business_name",
+            "must be 1 to 255 characters",
+        ));
     }
-    let name = req.name.map(|n| n.trim().to_string()).filter(|n| !n.is_empty());
+    let name = req
+        .name
+        .map(|n| n.trim().to_string())
+        .filter(|n| !n.is_empty());
     if name.as_ref().is_some_and(|n| n.chars().count() > 100) {
-        return Err(ApiError::validation("name", "must be at most 100 characters"));
+        return Err(ApiError::validation(
+            "name",
+            "must be at most 100 characters",
+        ));
     }
     let plan = state
         .store
         .get_plan(&req.plan_id)
         .await?
         .ok_or_else(|| ApiError::bad_request("invalid_plan", "Invalid plan_id"))?;
-    if state.store.find_user_by_email(email.as_str()).await?.is_some() {
-        return Err(ApiError::bad_request("email_registered", "Email already registered"));
+    if state
+        .store
+        .find_user_by_email(email.as_str())
+        .await?
+        .is_some()
+    {
+        return Err(ApiError::bad_request(
+            "email_registered",
+            "Email already registered",
+        ));
     }
     let tenant_id = TenantId::new();
     issue_link(
@@ -194,7 +220,15 @@ async fn login(
     tokio::spawn(async move {
         match st.store.find_user_by_email(em.as_str()).await {
             Ok(Some(user)) if user.is_active => {
-                if let Err(e) = issue_link(&st, &em, LinkPayload::Login, "Your Talky sign-in link", "Here is your sign-in link for Talky.").await {
+                if let Err(e) = issue_link(
+                    &st,
+                    &em,
+                    LinkPayload::Login,
+                    "Your Talky sign-in link",
+                    "Here is your sign-in link for Talky.",
+                )
+                .await
+                {
                     tracing::error!(detail = %e.detail, "issuing login link failed");
                 }
             }
@@ -370,6 +404,10 @@ async fn create_profile(
         .store
         .mark_profile_created(p.ctx.user.id, state.clock.now())
         .await?;
-    let detail = if created { "Profile created" } else { "Profile already exists" };
+    let detail = if created {
+        "Profile created"
+    } else {
+        "Profile already exists"
+    };
     Ok(ApiJson(serde_json::json!({ "detail": detail })))
 }

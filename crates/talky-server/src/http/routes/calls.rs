@@ -47,7 +47,10 @@ pub(crate) fn parse_date(field: &str, raw: &str) -> ApiResult<NaiveDate> {
     }
     let date = NaiveDate::parse_from_str(raw, "%Y-%m-%d").map_err(|_| bad())?;
     if !(1..=9998).contains(&date.year()) {
-        return Err(ApiError::validation(field, "year must be between 0001 and 9998"));
+        return Err(ApiError::validation(
+            field,
+            "year must be between 0001 and 9998",
+        ));
     }
     Ok(date)
 }
@@ -57,21 +60,25 @@ pub(crate) fn day_start(date: NaiveDate) -> DateTime<Utc> {
     date.and_time(chrono::NaiveTime::MIN).and_utc()
 }
 
+/// A half-open range of instants; `None` is an open end.
+pub(crate) type InstantRange = (Option<DateTime<Utc>>, Option<DateTime<Utc>>);
+
 /// Turns inclusive dates into the half-open instant range `[from 00:00, to + 1 day 00:00)`.
 /// `from > to` is a 422 naming `from`.
 pub(crate) fn inclusive_range(
     from: Option<NaiveDate>,
     to: Option<NaiveDate>,
-) -> ApiResult<(Option<DateTime<Utc>>, Option<DateTime<Utc>>)> {
+) -> ApiResult<InstantRange> {
     if let (Some(f), Some(t)) = (from, to) {
         if f > t {
             return Err(ApiError::validation("from", "must not be after `to`"));
         }
     }
     let end = match to {
-        Some(t) => Some(day_start(t.checked_add_days(Days::new(1)).ok_or_else(|| {
-            ApiError::validation("to", "date out of range")
-        })?)),
+        Some(t) => Some(day_start(
+            t.checked_add_days(Days::new(1))
+                .ok_or_else(|| ApiError::validation("to", "date out of range"))?,
+        )),
         None => None,
     };
     Ok((from.map(day_start), end))
@@ -140,7 +147,7 @@ pub struct CallListResponse {
     total: i64,
 }
 
-#[utoipa::path(get, path = "/calls", tag = "calls", security(("bearer" = [])),
+#[utoipa::path(operation_id = "list_calls", get, path = "/calls", tag = "calls", security(("bearer" = [])),
     params(ListQuery),
     description = "The tenant's calls, newest first. `from`/`to` are inclusive UTC dates.",
     responses(
@@ -168,7 +175,9 @@ async fn list(
     let from = non_empty(q.from)
         .map(|s| parse_date("from", s.trim()))
         .transpose()?;
-    let to = non_empty(q.to).map(|s| parse_date("to", s.trim())).transpose()?;
+    let to = non_empty(q.to)
+        .map(|s| parse_date("to", s.trim()))
+        .transpose()?;
     let (from, to) = inclusive_range(from, to)?;
     let (items, total) = state
         .store
@@ -228,7 +237,7 @@ impl From<CallDetail> for CallDetailResponse {
     }
 }
 
-#[utoipa::path(get, path = "/calls/{call_id}", tag = "calls", security(("bearer" = [])),
+#[utoipa::path(operation_id = "get_call", get, path = "/calls/{call_id}", tag = "calls", security(("bearer" = [])),
     params(("call_id" = String, Path, format = Uuid)),
     responses(
         (status = 200, body = CallDetailResponse),
@@ -365,7 +374,7 @@ fn render_transcript(t: Transcript, format: TranscriptFormat) -> TranscriptRespo
     }
 }
 
-#[utoipa::path(get, path = "/calls/{call_id}/transcript", tag = "calls", security(("bearer" = [])),
+#[utoipa::path(operation_id = "get_call_transcript", get, path = "/calls/{call_id}/transcript", tag = "calls", security(("bearer" = [])),
     params(("call_id" = String, Path, format = Uuid), TranscriptQuery),
     responses(
         (status = 200, body = TranscriptResponse),
@@ -397,7 +406,16 @@ mod tests {
     fn dates_are_strict_and_inclusive() {
         let d = |s: &str| parse_date("from", s);
         assert!(d("2025-01-31").is_ok());
-        for bad in ["2025-1-31", "2025-02-30", "25-01-01", "2025/01/01", "", "0000-01-01", "9999-01-01", "2025-01-011"] {
+        for bad in [
+            "2025-1-31",
+            "2025-02-30",
+            "25-01-01",
+            "2025/01/01",
+            "",
+            "0000-01-01",
+            "9999-01-01",
+            "2025-01-011",
+        ] {
             let e = d(bad).unwrap_err();
             assert_eq!(e.status.as_u16(), 422, "{bad}");
         }
@@ -406,8 +424,21 @@ mod tests {
         let (a, b) = inclusive_range(Some(f), Some(t)).unwrap();
         assert_eq!(rfc3339(a.unwrap()), "2025-01-01T00:00:00Z");
         assert_eq!(rfc3339(b.unwrap()), "2025-02-01T00:00:00Z");
-        assert_eq!(inclusive_range(Some(t), Some(f)).unwrap_err().status.as_u16(), 422);
-        assert_eq!(inclusive_range(Some(f), Some(f)).unwrap().1.map(rfc3339).as_deref(), Some("2025-01-02T00:00:00Z"));
+        assert_eq!(
+            inclusive_range(Some(t), Some(f))
+                .unwrap_err()
+                .status
+                .as_u16(),
+            422
+        );
+        assert_eq!(
+            inclusive_range(Some(f), Some(f))
+                .unwrap()
+                .1
+                .map(rfc3339)
+                .as_deref(),
+            Some("2025-01-02T00:00:00Z")
+        );
         assert_eq!(inclusive_range(None, None).unwrap(), (None, None));
     }
 }

@@ -53,7 +53,7 @@ impl From<Client> for ClientResponse {
     }
 }
 
-#[utoipa::path(get, path = "/clients", tag = "clients", security(("bearer" = [])),
+#[utoipa::path(operation_id = "list_clients", get, path = "/clients", tag = "clients", security(("bearer" = [])),
     description = "All clients of the tenant, ordered by name.",
     responses(
         (status = 200, body = [ClientResponse]),
@@ -160,7 +160,7 @@ fn validate(req: CreateClientRequest) -> ApiResult<NewClient> {
     })
 }
 
-#[utoipa::path(post, path = "/clients", tag = "clients", security(("bearer" = [])),
+#[utoipa::path(operation_id = "create_client", post, path = "/clients", tag = "clients", security(("bearer" = [])),
     request_body = CreateClientRequest,
     responses(
         (status = 200, body = ClientResponse),
@@ -182,7 +182,7 @@ async fn create(
     Ok(ApiJson(created.into()))
 }
 
-#[utoipa::path(get, path = "/clients/{client_id}", tag = "clients", security(("bearer" = [])),
+#[utoipa::path(operation_id = "get_client", get, path = "/clients/{client_id}", tag = "clients", security(("bearer" = [])),
     params(("client_id" = String, Path, format = Uuid)),
     responses(
         (status = 200, body = ClientResponse),
@@ -202,7 +202,7 @@ async fn get_client(
     Ok(ApiJson(client.into()))
 }
 
-#[utoipa::path(delete, path = "/clients/{client_id}", tag = "clients", security(("bearer" = [])),
+#[utoipa::path(operation_id = "delete_client", delete, path = "/clients/{client_id}", tag = "clients", security(("bearer" = [])),
     params(("client_id" = String, Path, format = Uuid)),
     responses(
         (status = 200, description = "Client deleted", body = DetailResponse),

@@ -34,7 +34,7 @@ pub struct DashboardSummaryResponse {
     active_campaigns: i64,
 }
 
-#[utoipa::path(get, path = "/dashboard/summary", tag = "reporting", security(("bearer" = [])),
+#[utoipa::path(operation_id = "dashboard_summary", get, path = "/dashboard/summary", tag = "reporting", security(("bearer" = [])),
     responses(
         (status = 200, body = DashboardSummaryResponse),
         (status = 401, body = ErrorBody),

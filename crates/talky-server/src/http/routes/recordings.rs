@@ -76,7 +76,7 @@ pub struct RecordingListResponse {
     total: i64,
 }
 
-#[utoipa::path(get, path = "/recordings", tag = "recordings", security(("bearer" = [])),
+#[utoipa::path(operation_id = "list_recordings", get, path = "/recordings", tag = "recordings", security(("bearer" = [])),
     params(ListQuery),
     description = "The tenant's completed recordings, newest first.",
     responses(
@@ -103,10 +103,7 @@ async fn list(
                 .map_err(|_| ApiError::validation("call_id", "must be a UUID"))
         })
         .transpose()?;
-    let (items, total) = state
-        .store
-        .list_recordings(t.tenant_id, call, page)
-        .await?;
+    let (items, total) = state.store.list_recordings(t.tenant_id, call, page).await?;
     Ok(ApiJson(RecordingListResponse {
         items: items
             .into_iter()
@@ -185,6 +182,11 @@ fn parse_range(value: Option<&HeaderValue>, size: u64) -> RangeRequest {
     }
 }
 
+/// The audio bytes of a recording (schema only: the body is streamed).
+#[derive(ToSchema)]
+#[schema(value_type = String, format = Binary)]
+pub struct WavBody(#[allow(dead_code)] Vec<u8>);
+
 fn storage_error(e: RecordingStoreError) -> ApiError {
     match e {
         RecordingStoreError::NotFound | RecordingStoreError::InvalidKey => {
@@ -197,15 +199,15 @@ fn storage_error(e: RecordingStoreError) -> ApiError {
     }
 }
 
-#[utoipa::path(get, path = "/recordings/{recording_id}/stream", tag = "recordings", security(("bearer" = [])),
+#[utoipa::path(operation_id = "stream_recording", get, path = "/recordings/{recording_id}/stream", tag = "recordings", security(("bearer" = [])),
     params(
         ("recording_id" = String, Path, format = Uuid),
         ("Range" = Option<String>, Header, description = "One byte range: `bytes=a-b`, `bytes=a-` or `bytes=-n`")),
     description = "Streams a completed recording (`audio/wav`). Supports one HTTP byte range.",
     responses(
-        (status = 200, description = "The whole recording", content_type = "audio/wav", body = Vec<u8>,
+        (status = 200, description = "The whole recording", content_type = "audio/wav", body = WavBody,
             headers(("Content-Length" = u64), ("Accept-Ranges" = String), ("Content-Disposition" = String))),
-        (status = 206, description = "The requested byte range", content_type = "audio/wav", body = Vec<u8>,
+        (status = 206, description = "The requested byte range", content_type = "audio/wav", body = WavBody,
             headers(("Content-Range" = String), ("Content-Length" = u64))),
         (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody),
@@ -299,13 +301,40 @@ mod tests {
         assert_eq!(parse_range(None, 10), Full);
         assert_eq!(p("bytes=0-99", 1000), Partial { start: 0, end: 99 });
         assert_eq!(p("bytes=0-5000", 1000), Partial { start: 0, end: 999 });
-        assert_eq!(p("bytes=100-", 1000), Partial { start: 100, end: 999 });
-        assert_eq!(p("bytes=-10", 1000), Partial { start: 990, end: 999 });
+        assert_eq!(
+            p("bytes=100-", 1000),
+            Partial {
+                start: 100,
+                end: 999
+            }
+        );
+        assert_eq!(
+            p("bytes=-10", 1000),
+            Partial {
+                start: 990,
+                end: 999
+            }
+        );
         assert_eq!(p("bytes=-5000", 1000), Partial { start: 0, end: 999 });
-        assert_eq!(p("bytes=999-999", 1000), Partial { start: 999, end: 999 });
+        assert_eq!(
+            p("bytes=999-999", 1000),
+            Partial {
+                start: 999,
+                end: 999
+            }
+        );
         for bad in [
-            "bytes=1000-", "bytes=1000-1001", "bytes=5-4", "bytes=-0", "bytes=-", "bytes=a-b",
-            "bytes=0-1,4-5", "items=0-1", "bytes=+1-2", "bytes 0-1", "bytes=0",
+            "bytes=1000-",
+            "bytes=1000-1001",
+            "bytes=5-4",
+            "bytes=-0",
+            "bytes=-",
+            "bytes=a-b",
+            "bytes=0-1,4-5",
+            "items=0-1",
+            "bytes=+1-2",
+            "bytes 0-1",
+            "bytes=0",
         ] {
             assert_eq!(p(bad, 1000), Unsatisfiable, "{bad}");
         }

@@ -10,7 +10,9 @@ use serde_json::json;
 use std::sync::atomic::Ordering;
 
 pub fn router() -> Router<SharedState> {
-    Router::new().route("/", get(index)).route("/health", get(health))
+    Router::new()
+        .route("/", get(index))
+        .route("/health", get(health))
 }
 
 async fn index() -> impl IntoResponse {

@@ -3,19 +3,19 @@
 use crate::auth::{OwnerCtx, TenantCtx};
 use crate::error::{ApiError, ApiResult, OrNotFound};
 use crate::extract::{ApiJson, ApiPath};
+use crate::http::openapi::{DetailResponse, ErrorBody};
 use crate::http::routes::auth::issue_link;
 use crate::state::SharedState;
 use crate::usage::tenant_minutes;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
-use utoipa_axum::{router::OpenApiRouter, routes};
-use crate::http::openapi::{DetailResponse, ErrorBody};
 use talky_core::model::Role;
 use talky_core::ports::store::{LinkPayload, Member, Tenant, TenantPatch};
 use talky_core::rules::{CallingRules, RecordingPolicy};
 use talky_core::{Email, UserId};
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 pub fn router() -> OpenApiRouter<SharedState> {
     OpenApiRouter::new()
@@ -58,8 +58,15 @@ async fn render(state: &SharedState, t: &Tenant) -> ApiResult<TenantResponse> {
 
 #[utoipa::path(operation_id = "tenant_get_tenant", get, path = "/tenant", tag = "tenant", security(("bearer" = [])),
     responses((status = 200, body = TenantResponse), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
-async fn get_tenant(State(state): State<SharedState>, t: TenantCtx) -> ApiResult<ApiJson<TenantResponse>> {
-    let tenant = state.store.get_tenant(t.tenant_id).await.or_not_found("Tenant not found")?;
+async fn get_tenant(
+    State(state): State<SharedState>,
+    t: TenantCtx,
+) -> ApiResult<ApiJson<TenantResponse>> {
+    let tenant = state
+        .store
+        .get_tenant(t.tenant_id)
+        .await
+        .or_not_found("Tenant not found")?;
     Ok(ApiJson(render(&state, &tenant).await?))
 }
 
@@ -84,7 +91,8 @@ fn parse_setting<T: serde::de::DeserializeOwned>(
 ) -> ApiResult<serde_json::Value> {
     let parsed: T = serde_json::from_value(value.clone())
         .map_err(|e| ApiError::validation(prefix, e.to_string()))?;
-    validate(&parsed).map_err(|e| ApiError::validation(format!("{prefix}.{}", e.field), e.message))?;
+    validate(&parsed)
+        .map_err(|e| ApiError::validation(format!("{prefix}.{}", e.field), e.message))?;
     Ok(value)
 }
 
@@ -101,7 +109,10 @@ async fn update(
         Some(n) => {
             let n = n.trim().to_string();
             if n.is_empty() || n.chars().count() > 255 {
-                return Err(ApiError::validation("business_name", "must be 1 to 255 characters"));
+                return Err(ApiError::validation(
+                    "business_name",
+                    "must be 1 to 255 characters",
+                ));
             }
             Some(n)
         }
@@ -117,7 +128,14 @@ async fn update(
         .transpose()?;
     let tenant = state
         .store
-        .update_tenant(t.tenant_id, TenantPatch { business_name, calling_rules, recording })
+        .update_tenant(
+            t.tenant_id,
+            TenantPatch {
+                business_name,
+                calling_rules,
+                recording,
+            },
+        )
         .await
         .or_not_found("Tenant not found")?;
     Ok(ApiJson(render(&state, &tenant).await?))
@@ -146,9 +164,14 @@ impl From<Member> for MemberResponse {
 
 #[utoipa::path(operation_id = "tenant_list_members", get, path = "/tenant/members", tag = "tenant", security(("bearer" = [])),
     responses((status = 200, body = [MemberResponse]), (status = 403, body = ErrorBody)))]
-async fn list_members(State(state): State<SharedState>, t: TenantCtx) -> ApiResult<ApiJson<Vec<MemberResponse>>> {
+async fn list_members(
+    State(state): State<SharedState>,
+    t: TenantCtx,
+) -> ApiResult<ApiJson<Vec<MemberResponse>>> {
     let members = state.store.list_members(t.tenant_id).await?;
-    Ok(ApiJson(members.into_iter().map(MemberResponse::from).collect()))
+    Ok(ApiJson(
+        members.into_iter().map(MemberResponse::from).collect(),
+    ))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -172,16 +195,23 @@ async fn invite(
     OwnerCtx(t): OwnerCtx,
     ApiJson(req): ApiJson<InviteRequest>,
 ) -> ApiResult<(StatusCode, ApiJson<serde_json::Value>)> {
-    let email = Email::parse(&req.email).map_err(|e| ApiError::validation("email", e.to_string()))?;
+    let email =
+        Email::parse(&req.email).map_err(|e| ApiError::validation("email", e.to_string()))?;
     if state.store.user_has_tenant(email.as_str()).await? {
         return Err(ApiError::conflict("User already belongs to a tenant"));
     }
     issue_link(
         &state,
         &email,
-        LinkPayload::Invite { tenant_id: t.tenant_id, role: req.role },
+        LinkPayload::Invite {
+            tenant_id: t.tenant_id,
+            role: req.role,
+        },
         &format!("You are invited to {} on Talky", t.tenant.business_name),
-        &format!("You have been invited to join {} on Talky.", t.tenant.business_name),
+        &format!(
+            "You have been invited to join {} on Talky.",
+            t.tenant.business_name
+        ),
     )
     .await?;
     Ok((
