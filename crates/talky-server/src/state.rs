@@ -33,8 +33,11 @@ pub struct AppState {
     pub active_sessions: Arc<AtomicUsize>,
     /// Media sockets waiting for authentication (F10 cap).
     pub pending_sockets: Arc<AtomicUsize>,
-    /// Calls with a running session in this process (a second socket is refused, F10).
-    pub live_calls: std::sync::Mutex<std::collections::HashSet<talky_core::CallId>>,
+    /// Calls with a socket in this process (a second socket is refused, F10), with the
+    /// session's inbound handle once it runs (so a campaign stop can end it, E9).
+    pub live_calls: std::sync::Mutex<
+        std::collections::HashMap<talky_core::CallId, Option<talky_voice::session::InboundSender>>,
+    >,
     /// Cancelled at shutdown: every voice session hangs up and persists (H8).
     pub shutdown: tokio_util::sync::CancellationToken,
     /// Announces each call whose voice session ended and was persisted.

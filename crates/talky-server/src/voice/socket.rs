@@ -26,7 +26,8 @@ use talky_core::ports::store::{NewCall, SessionCall};
 use talky_core::rules::{Disclosure, RecordingPolicy};
 use talky_core::{CallId, CampaignId};
 use talky_voice::session::{
-    spawn_session, DisclosureConfig, Inbound, Outbound, RecordingMode, SessionConfig, SessionDeps,
+    spawn_session, DisclosureConfig, EndReason, Inbound, Outbound, RecordingMode, SessionConfig,
+    SessionDeps,
 };
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -179,11 +180,16 @@ async fn run_socket(
         return close_policy(socket, "invalid media token").await;
     };
     let tenant = claims.tenant_id;
-    let first = state
-        .live_calls
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .insert(call_id);
+    let first = {
+        let mut live = state.live_calls.lock().unwrap_or_else(|p| p.into_inner());
+        match live.entry(call_id) {
+            std::collections::hash_map::Entry::Occupied(_) => false,
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert(None);
+                true
+            }
+        }
+    };
     if !first {
         tracing::warn!(%call_id, "second media socket for a live call; closing");
         return close_policy(socket, "call already has a session").await;
@@ -221,6 +227,14 @@ async fn run_socket(
     };
     state.active_sessions.fetch_add(1, Ordering::AcqRel);
     let mut handle = spawn_session(config, deps, &state.shutdown);
+    if let Some(slot) = state
+        .live_calls
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .get_mut(&call_id)
+    {
+        *slot = Some(handle.inbound.clone());
+    }
     tracing::info!(%call_id, tenant_id = %tenant, test = call.is_test, "voice session started");
     let (mut tx, mut rx) = socket.split();
     let writer = async {
@@ -270,7 +284,11 @@ async fn run_socket(
         }
         inbound.closed();
     };
-    tokio::join!(writer, reader);
+    // The writer ends when the session has ended (after persisting); the reader may still
+    // wait for a peer that never closes, so it is stopped then.
+    let reader = tokio::spawn(reader);
+    writer.await;
+    reader.abort();
     match (&mut handle.join).await {
         Ok(end) => {
             tracing::info!(%call_id, reason = end.end_reason.as_str(), turns = end.turn_count, "voice session ended")
@@ -280,6 +298,22 @@ async fn run_socket(
     state.active_sessions.fetch_sub(1, Ordering::AcqRel);
     drop(release);
     let _ = state.session_ended.send(call_id);
+}
+
+/// Ends the session of `call_id` running in this process, if any (E9: campaign stop).
+/// Returns whether there was one.
+pub fn stop_local_session(state: &SharedState, call_id: CallId) -> bool {
+    let inbound = state
+        .live_calls
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .get(&call_id)
+        .cloned()
+        .flatten();
+    match inbound {
+        Some(inbound) => inbound.send(Inbound::Stop(EndReason::CampaignStopped)),
+        None => false,
+    }
 }
 
 /// Removes the call from the live set when the socket task ends.

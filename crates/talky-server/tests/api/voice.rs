@@ -239,5 +239,54 @@ async fn a_test_call_talks_and_persists_on_caller_hangup() {
     let wav = std::fs::read(app.recordings_dir.join(&rec.storage_path)).unwrap();
     assert_eq!(&wav[..4], b"RIFF");
     assert_eq!(wav.len() as i64, rec.file_size_bytes);
+
+    // E9: stopping the campaign ends a live in-process session (a test call has no carrier).
+    let (_, v) = json(
+        app.post_auth(
+            &format!("/api/v1/campaigns/{}/test-call", campaign.id),
+            &owner,
+            serde_json::json!({}),
+        )
+        .await,
+    )
+    .await;
+    let second: talky_core::CallId = v["call_id"].as_str().unwrap().parse().unwrap();
+    let (mut ws2, _) = tokio_tungstenite::connect_async(v["ws_url"].as_str().unwrap())
+        .await
+        .unwrap();
+    ws2.send(Message::Text(
+        r#"{"event":"websocket:connected","content-type":"audio/l16;rate=16000"}"#.into(),
+    ))
+    .await
+    .unwrap();
+    loop {
+        if let Message::Binary(_) = tokio::time::timeout(WAIT, ws2.next())
+            .await
+            .expect("opener")
+            .unwrap()
+            .unwrap()
+        {
+            break;
+        }
+    }
+    let (s, v) = json(
+        app.post_auth(
+            &format!("/api/v1/campaigns/{}/stop", campaign.id),
+            &owner,
+            serde_json::json!({}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["calls_hung_up"], 1, "{v}");
+    let ended = tokio::time::timeout(WAIT, async {
+        app.session_ended.lock().await.recv().await.unwrap()
+    })
+    .await
+    .expect("stopped session ends");
+    assert_eq!(ended, second);
+    let detail = app.store.get_call(tenant, second).await.unwrap();
+    assert_eq!(detail.end_reason.as_deref(), Some("campaign_stopped"));
     app.cleanup().await;
 }

@@ -881,6 +881,13 @@ async fn stop(
         .map_err(transition_error)?;
     // The status change is committed; hang-ups happen after it so no new call can start
     // while they run. Each carrier request is independent, so they run concurrently.
+    // Calls without a carrier (test calls) whose session runs in this process end here.
+    let local_stops = stopped
+        .live_calls
+        .iter()
+        .filter(|call| call.carrier_call().is_none())
+        .filter(|call| crate::voice::socket::stop_local_session(&state, call.id))
+        .count() as u64;
     let hangups = stopped.live_calls.iter().filter_map(|call| {
         let carrier = call.carrier_call()?;
         let telephony = state.telephony.clone();
@@ -903,7 +910,8 @@ async fn stop(
         .await
         .into_iter()
         .filter(|ok| *ok)
-        .count() as u64;
+        .count() as u64
+        + local_stops;
     Ok(ApiJson(StopCampaignResponse {
         message: format!("Campaign {id} stopped"),
         jobs_cleared: stopped.jobs_cleared,
