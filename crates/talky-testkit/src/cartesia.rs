@@ -239,17 +239,8 @@ impl MockCartesia {
     /// # Panics
     /// If no loopback port can be bound.
     pub async fn spawn(config: MockCartesiaConfig) -> MockCartesia {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("mock cartesia: bind 127.0.0.1:0");
-        let addr = listener.local_addr().expect("mock cartesia: local address");
         let shared = Shared::new(config);
-        let app = routes(shared.clone());
-        let task = tokio::spawn(async move {
-            if let Err(e) = axum::serve(listener, app).await {
-                tracing::warn!(error = %e, "mock cartesia stopped");
-            }
-        });
+        let (addr, task) = crate::serve_on_loopback(routes(shared.clone()), "cartesia").await;
         MockCartesia { addr, shared, task }
     }
 

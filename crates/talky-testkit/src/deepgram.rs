@@ -249,17 +249,8 @@ impl MockDeepgram {
     /// # Panics
     /// If no loopback port can be bound (the test cannot run anyway).
     pub async fn spawn(config: MockDeepgramConfig) -> MockDeepgram {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("mock deepgram: bind 127.0.0.1:0");
-        let addr = listener.local_addr().expect("mock deepgram: local address");
         let shared = Shared::new(config);
-        let app = routes(shared.clone());
-        let task = tokio::spawn(async move {
-            if let Err(e) = axum::serve(listener, app).await {
-                tracing::warn!(error = %e, "mock deepgram stopped");
-            }
-        });
+        let (addr, task) = crate::serve_on_loopback(routes(shared.clone()), "deepgram").await;
         MockDeepgram { addr, shared, task }
     }
 

@@ -301,17 +301,8 @@ impl MockLlm {
     /// # Panics
     /// If no loopback port can be bound.
     pub async fn spawn(config: MockLlmConfig) -> MockLlm {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("mock llm: bind 127.0.0.1:0");
-        let addr = listener.local_addr().expect("mock llm: local address");
         let shared = Shared::new(config);
-        let app = routes(shared.clone());
-        let task = tokio::spawn(async move {
-            if let Err(e) = axum::serve(listener, app).await {
-                tracing::warn!(error = %e, "mock llm stopped");
-            }
-        });
+        let (addr, task) = crate::serve_on_loopback(routes(shared.clone()), "llm").await;
         MockLlm { addr, shared, task }
     }
 
