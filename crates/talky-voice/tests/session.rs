@@ -264,11 +264,11 @@ async fn barge_in_one_second_into_a_five_second_reply() {
     assert_eq!(report.counters.barge_ins, 1);
     assert_eq!(report.counters.clears_sent, 1);
     // H1: agent frames scheduled after the clear are not in the recording.
-    let RecordingResult::Wav { data, channels, .. } = &report.recording else {
+    let RecordingResult::Wav { path, channels, .. } = &report.recording else {
         panic!("no recording: {:?}", report.recording)
     };
     assert_eq!(*channels, 2);
-    let wav = read_wav(data).unwrap();
+    let wav = read_wav(&std::fs::read(path).unwrap()).unwrap();
     let agent = wav.channel(1);
     let at = |d: Duration| ((d - connected).as_micros() * 16 / 1000) as usize;
     assert!(agent[at(trigger - ms(400))..at(trigger - ms(20))]
@@ -468,7 +468,8 @@ async fn caller_hang_up_persists_transcript_and_both_sides_of_the_recording() {
     let expected = (close_at.as_millis() / 20) as i64;
     assert!((report.counters.inbound_frames as i64 - expected).abs() <= 2);
     let RecordingResult::Wav {
-        data,
+        path,
+        size_bytes,
         channels,
         duration_seconds,
         ..
@@ -481,7 +482,9 @@ async fn caller_hang_up_persists_transcript_and_both_sides_of_the_recording() {
         (duration_seconds - close_at.as_secs_f64()).abs() < 0.05,
         "{duration_seconds}"
     );
-    let wav = read_wav(data).unwrap();
+    let bytes = std::fs::read(path).unwrap();
+    assert_eq!(bytes.len() as u64, *size_bytes);
+    let wav = read_wav(&bytes).unwrap();
     let s = wav.samples();
     let at = |ms: u64| (ms * 16) as usize;
     // Agent (disclosure) at 0.5 s, caller tone at 5.5 s, silence at 6.5 s.

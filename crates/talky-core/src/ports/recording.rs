@@ -22,6 +22,11 @@ pub type ByteStream = BoxStream<'static, Result<Bytes, std::io::Error>>;
 pub trait RecordingStore: Send + Sync + 'static {
     /// Stores the whole object, replacing any previous one; returns its size.
     async fn put(&self, key: &str, data: Bytes) -> Result<u64, RecordingStoreError>;
+    /// Stores the local file at `path` as the object, replacing any previous one, and
+    /// returns its size. The file may be moved rather than copied: callers must not rely on
+    /// it existing afterwards (and should remove it if it does).
+    async fn put_file(&self, key: &str, path: &std::path::Path)
+        -> Result<u64, RecordingStoreError>;
     /// The object's size, or `NotFound`.
     async fn size(&self, key: &str) -> Result<u64, RecordingStoreError>;
     /// Streams bytes `start..=end` (inclusive) of the object.

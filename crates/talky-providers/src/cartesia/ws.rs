@@ -49,7 +49,11 @@ pub(super) async fn open(
         request.headers_mut().insert("X-API-Key", key);
         request.headers_mut().insert("Cartesia-Version", version);
     }
-    let connect = tokio_tungstenite::connect_async_with_config(request, None, true);
+    let connect = tokio_tungstenite::connect_async_with_config(
+        request,
+        Some(crate::call_socket_config()),
+        true,
+    );
     let (ws, _response) = match tokio::time::timeout(config.ws_connect_timeout, connect).await {
         Err(_) => {
             return Err(TtsError::Timeout(format!(

@@ -49,7 +49,11 @@ pub(super) async fn open(
         })?;
     request.headers_mut().insert(AUTHORIZATION, auth);
 
-    let connect = tokio_tungstenite::connect_async_with_config(request, None, true);
+    let connect = tokio_tungstenite::connect_async_with_config(
+        request,
+        Some(crate::call_socket_config()),
+        true,
+    );
     let (ws, response) = match tokio::time::timeout(config.connect_timeout, connect).await {
         Err(_) => {
             return Err(SttError::Timeout {

@@ -58,6 +58,24 @@ impl RecordingStore for LocalRecordingStore {
         Ok(data.len() as u64)
     }
 
+    async fn put_file(&self, key: &str, src: &Path) -> Result<u64, RecordingStoreError> {
+        let path = self.path_of(key)?;
+        let source_err =
+            |e: std::io::Error| RecordingStoreError::Io(format!("reading {}: {e}", src.display()));
+        let size = tokio::fs::metadata(src).await.map_err(source_err)?.len();
+        if let Some(parent) = path.parent() {
+            tokio::fs::create_dir_all(parent).await.map_err(io_err)?;
+        }
+        // On the same filesystem a rename is atomic and copies nothing; otherwise copy into a
+        // partial file first, so a reader never sees a half-written recording.
+        if tokio::fs::rename(src, &path).await.is_err() {
+            let tmp = path.with_extension("partial");
+            tokio::fs::copy(src, &tmp).await.map_err(source_err)?;
+            tokio::fs::rename(&tmp, &path).await.map_err(io_err)?;
+        }
+        Ok(size)
+    }
+
     async fn size(&self, key: &str) -> Result<u64, RecordingStoreError> {
         let meta = tokio::fs::metadata(self.path_of(key)?)
             .await
@@ -120,6 +138,26 @@ mod tests {
             .into_iter()
             .flat_map(|p| p.unwrap().to_vec())
             .collect()
+    }
+
+    #[tokio::test]
+    async fn put_file_moves_a_spooled_file_into_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = LocalRecordingStore::new(dir.path().join("store"));
+        let src = dir.path().join("spooled.wav");
+        std::fs::write(&src, b"RIFF....WAVE").unwrap();
+        let key = "recordings/t/c/x.wav";
+        assert_eq!(s.put_file(key, &src).await.unwrap(), 12);
+        assert_eq!(s.size(key).await.unwrap(), 12);
+        assert!(!src.exists(), "moved, not copied");
+        assert!(matches!(
+            s.put_file(key, &src).await,
+            Err(RecordingStoreError::Io(_))
+        ));
+        assert!(matches!(
+            s.put_file("../x.wav", &src).await,
+            Err(RecordingStoreError::InvalidKey)
+        ));
     }
 
     #[tokio::test]

@@ -4,7 +4,6 @@
 //! the rest (H10).
 
 use async_trait::async_trait;
-use bytes::Bytes;
 use std::sync::Arc;
 use talky_core::model::Outcome;
 use talky_core::ports::recording::{recording_key, RecordingStore};
@@ -13,6 +12,7 @@ use talky_core::ports::store::{
     TurnRole,
 };
 use talky_core::{CallId, CampaignId, TenantId};
+use talky_voice::session::recorder::remove_spooled;
 use talky_voice::session::{OutcomeHints, RecordingResult, SessionReport, SessionSink};
 
 /// Writes one call's report through the store and recording ports.
@@ -70,8 +70,14 @@ impl PersistSink {
                 row.storage_path = String::new();
                 row.status = RecordingStatus::Discarded;
             }
+            RecordingResult::Failed { reason } => {
+                tracing::error!(call_id = %self.call, %reason, "recording not produced");
+                row.storage_path = String::new();
+                row.status = RecordingStatus::Failed;
+            }
             RecordingResult::Wav {
-                data,
+                path,
+                size_bytes,
                 channels,
                 sample_rate,
                 duration_seconds,
@@ -79,11 +85,17 @@ impl PersistSink {
                 row.channels = i64::from(*channels);
                 row.sample_rate = i64::from(*sample_rate);
                 row.duration_seconds = duration_seconds.round() as i64;
-                row.file_size_bytes = data.len() as i64;
-                row.status = match self.recordings.put(&key, Bytes::clone(data)).await {
-                    Ok(_) => RecordingStatus::Completed,
+                row.file_size_bytes = i64::try_from(*size_bytes).unwrap_or(i64::MAX);
+                row.status = match self.recordings.put_file(&key, path).await {
+                    Ok(_) => {
+                        // Usually moved already; a copying store leaves the spool file.
+                        remove_spooled(path).await;
+                        RecordingStatus::Completed
+                    }
                     Err(e) => {
-                        tracing::error!(call_id = %self.call, error = %e, "recording write failed");
+                        // Keep the spooled file so an operator can still recover the audio.
+                        tracing::error!(call_id = %self.call, error = %e, spooled = %path.display(),
+                            "recording write failed; the audio stays in the spool");
                         RecordingStatus::Failed
                     }
                 };

@@ -20,6 +20,7 @@ use axum::extract::{Query, State};
 use axum::response::Response;
 use futures::{SinkExt, StreamExt};
 use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use talky_core::ports::store::{NewCall, SessionCall};
@@ -119,7 +120,11 @@ async fn voice_socket(
             "Too many media sockets awaiting authentication",
         ));
     }
+    // Small buffers: every live call holds this socket (see `talky_providers` on the same
+    // choice for the provider sockets); media messages are 640-byte frames and short JSON.
     Ok(ws
+        .read_buffer_size(16 * 1024)
+        .write_buffer_size(0)
         .max_message_size(256 * 1024)
         .on_upgrade(move |socket| run_socket(state, socket, call_id, q.token, guard)))
 }
@@ -133,7 +138,7 @@ async fn close_policy(mut socket: WebSocket, reason: &'static str) {
         .await;
 }
 
-fn session_config(call: &SessionCall, policy: &RecordingPolicy) -> SessionConfig {
+fn session_config(call: &SessionCall, policy: &RecordingPolicy, spool: PathBuf) -> SessionConfig {
     let agent = call.agent_name.clone().unwrap_or_else(|| "Alex".into());
     let company = call
         .company_name
@@ -162,6 +167,7 @@ fn session_config(call: &SessionCall, policy: &RecordingPolicy) -> SessionConfig
         (true, 2) => RecordingMode::Stereo,
         (true, _) => RecordingMode::Mono,
     };
+    cfg.recording_spool = spool;
     cfg
 }
 
@@ -209,7 +215,7 @@ async fn run_socket(
     drop(pending);
     let policy: RecordingPolicy =
         serde_json::from_value(call.recording_policy.clone()).unwrap_or_default();
-    let config = session_config(&call, &policy);
+    let config = session_config(&call, &policy, state.config.data_dir.join("spool"));
     let deps = SessionDeps {
         stt: state.voice.stt.clone(),
         llm: state.voice.llm.clone(),

@@ -54,6 +54,8 @@ pub struct TestApp {
     pub mail: tokio::sync::Mutex<mpsc::UnboundedReceiver<MailMessage>>,
     /// Calls whose voice session ended and was persisted.
     pub session_ended: tokio::sync::Mutex<tokio::sync::broadcast::Receiver<talky_core::CallId>>,
+    /// The key media-socket tokens are signed with (to mint tokens for calls made in tests).
+    pub media_key: talky_server::auth::jwt::JwtKey,
     db: Option<TestDb>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     _dir: tempfile::TempDir,
@@ -107,6 +109,7 @@ pub async fn spawn_app_with(engine: Engine, opts: Options) -> TestApp {
     };
     let state = talky_server::app::build_state(cfg, services).unwrap();
     let session_ended = state.session_ended.subscribe();
+    let media_key = state.media_key.clone();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(async move {
         talky_server::app::serve(listener, state, async {
@@ -124,6 +127,7 @@ pub async fn spawn_app_with(engine: Engine, opts: Options) -> TestApp {
         recordings_dir: dir.path().join("recordings"),
         mail: tokio::sync::Mutex::new(rx),
         session_ended: tokio::sync::Mutex::new(session_ended),
+        media_key,
         db: Some(db),
         shutdown: Some(stop_tx),
         _dir: dir,

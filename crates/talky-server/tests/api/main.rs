@@ -14,3 +14,5 @@ mod recordings;
 mod reports;
 mod tenant;
 mod voice;
+mod voice_flows;
+mod voice_support;

@@ -5,6 +5,7 @@
 //! afterwards, so a campaign edit mid-call cannot change a live conversation. Defaults are the
 //! bracketed values of behaviour.md.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use talky_core::ports::telephony::CarrierCall;
@@ -199,6 +200,9 @@ pub struct SessionConfig {
     pub barge_in: BargeInConfig,
     /// Recording mode (H1–H2).
     pub recording: RecordingMode,
+    /// Where the recorder spools audio while the call runs (the server uses
+    /// `{data_dir}/spool`; default: a `talky-spool` folder in the system temp directory).
+    pub recording_spool: PathBuf,
     /// After a hang-up request, how long to wait for the carrier to close the socket before
     /// tearing down anyway.
     pub hangup_close_grace: Duration,
@@ -231,6 +235,7 @@ impl SessionConfig {
             llm: LlmSettings::default(),
             barge_in: BargeInConfig::default(),
             recording: RecordingMode::Mono,
+            recording_spool: std::env::temp_dir().join("talky-spool"),
             hangup_close_grace: Duration::from_secs(5),
             delivery_grace: Duration::from_millis(300),
         }

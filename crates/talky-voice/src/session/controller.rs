@@ -14,6 +14,7 @@
 //! (G17); recording (H1) and the per-call report (H6, J1, J2); teardown once (H8–H9).
 
 use std::collections::VecDeque;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -31,7 +32,7 @@ use tokio::task::JoinSet;
 use tokio::time::{sleep_until, timeout, Instant};
 use tokio_util::sync::CancellationToken;
 
-use super::config::SessionConfig;
+use super::config::{RecordingMode, SessionConfig};
 use super::history::History;
 use super::io::{Inbound, InboundReceiver, Outbound};
 use super::recorder::Recorder;
@@ -310,7 +311,7 @@ impl Controller {
         };
         Self {
             call_id: Arc::from(cfg.call_id.as_str()),
-            recorder: Recorder::new(cfg.recording),
+            recorder: Recorder::new(cfg.recording, cfg.recording_spool.clone(), &cfg.call_id),
             cfg,
             deps,
             cancel,
@@ -1965,25 +1966,36 @@ impl Controller {
         self.counters.pacing_jitter_p99_us = stats.jitter.quantile(0.99).as_micros() as u64;
         self.counters.pacing_jitter_max_us = stats.jitter.max().as_micros() as u64;
         self.hints.disclosure_delivered = self.disclosure == Disclosure::Delivered;
-        let recording = if !self.recorder.enabled() {
+        let recorder = std::mem::replace(
+            &mut self.recorder,
+            Recorder::new(RecordingMode::Off, PathBuf::new(), ""),
+        );
+        let recording = if !recorder.enabled() {
             RecordingResult::Disabled
         } else if self.cfg.disclosure.required && self.disclosure != Disclosure::Delivered {
             // H5.4: notice not delivered (or unknown) → keep no recording.
+            recorder.discard().await;
             RecordingResult::Discarded {
                 reason: "recording notice was not delivered".into(),
             }
         } else {
-            let recorder = std::mem::replace(&mut self.recorder, Recorder::new(self.cfg.recording));
-            match recorder.finish() {
-                Some(rec) => RecordingResult::Wav {
-                    data: rec.wav,
+            match recorder.finish().await {
+                Ok(Some(rec)) => RecordingResult::Wav {
+                    path: rec.path,
+                    size_bytes: rec.size_bytes,
                     channels: rec.channels,
                     sample_rate: SAMPLE_RATE,
                     duration_seconds: rec.duration_seconds,
                 },
-                None => RecordingResult::Discarded {
+                Ok(None) => RecordingResult::Discarded {
                     reason: "no audio was recorded".into(),
                 },
+                Err(e) => {
+                    tracing::error!(call_id = %self.cfg.call_id, error = %e, "recording failed");
+                    RecordingResult::Failed {
+                        reason: e.to_string(),
+                    }
+                }
             }
         };
         let turns = std::mem::take(&mut self.transcript);

@@ -7,7 +7,8 @@
 //! finalises the call and applies opt-out → DNC, in the H9 order.
 
 use async_trait::async_trait;
-use bytes::Bytes;
+use std::path::PathBuf;
+
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
@@ -126,16 +127,25 @@ pub enum RecordingResult {
         /// Why.
         reason: String,
     },
-    /// A complete WAV file (P§1.6), 16 kHz s16le.
+    /// A complete WAV file (P§1.6), 16 kHz s16le, in the session's spool directory. The sink
+    /// moves it into storage (or removes it).
     Wav {
-        /// The file bytes, header included.
-        data: Bytes,
+        /// The file, header included.
+        path: PathBuf,
+        /// Its size in bytes.
+        size_bytes: u64,
         /// 1 (mono mix) or 2 (left caller, right agent).
         channels: u16,
         /// Always 16000.
         sample_rate: u32,
         /// Length of the audio.
         duration_seconds: f64,
+    },
+    /// Recording was wanted but the file could not be produced (spool write failed); the
+    /// row is marked `failed`.
+    Failed {
+        /// What went wrong.
+        reason: String,
     },
 }
 

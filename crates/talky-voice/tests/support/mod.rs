@@ -467,6 +467,8 @@ pub fn config() -> SessionConfig {
     cfg.agent_name = "Maya".into();
     cfg.company_name = "Acme".into();
     cfg.disclosure.text = DISCLOSURE.into();
+    cfg.recording_spool =
+        std::env::temp_dir().join(format!("talky-voice-tests-{}", std::process::id()));
     cfg.carrier_call = Some(CarrierCall {
         provider: "vonage".into(),
         provider_call_id: "uuid-1".into(),
