@@ -26,32 +26,53 @@ pub struct PersistSink {
 
 /// I2: the outcome of an answered call, highest precedence first.
 pub fn resolve_outcome(h: &OutcomeHints) -> Outcome {
+    let said = h.end_call_outcome.as_deref().and_then(end_call_label);
     if h.opted_out {
         return Outcome::OptedOut;
     }
-    if h.goal_achieved == Some(true) {
+    // `mark_goal` is authoritative; without it, the agent's own `end_call` label counts.
+    if h.goal_achieved == Some(true)
+        || (h.goal_achieved.is_none() && said == Some(Outcome::GoalAchieved))
+    {
         return Outcome::GoalAchieved;
     }
-    if h.callback_requested {
+    if h.callback_requested || said == Some(Outcome::CallbackRequested) {
         return Outcome::CallbackRequested;
     }
-    match h
-        .end_call_outcome
-        .as_deref()
-        .and_then(|o| o.parse::<Outcome>().ok())
-    {
-        Some(Outcome::Declined) => return Outcome::Declined,
-        Some(Outcome::GoalNotAchieved) => return Outcome::GoalNotAchieved,
-        Some(Outcome::Voicemail) => return Outcome::Voicemail,
-        _ => {}
+    if said == Some(Outcome::Declined) {
+        return Outcome::Declined;
     }
-    if h.goal_achieved == Some(false) {
+    if h.goal_achieved == Some(false) || said == Some(Outcome::GoalNotAchieved) {
         return Outcome::GoalNotAchieved;
+    }
+    if said == Some(Outcome::Voicemail) {
+        return Outcome::Voicemail;
     }
     if h.agent_error && h.caller_turns == 0 {
         return Outcome::AgentError;
     }
     Outcome::Answered
+}
+
+/// Reads the free-text `outcome` of `end_call` (the tool's description suggests labels such
+/// as `goal_achieved`, `not_interested`, `callback`), compared letters-only like G26's
+/// action names. Labels that name no I2 outcome (`wrong_number`, `completed`) give `None`.
+fn end_call_label(label: &str) -> Option<Outcome> {
+    let key: String = label
+        .chars()
+        .filter(|c| c.is_ascii_alphabetic())
+        .map(|c| c.to_ascii_lowercase())
+        .collect();
+    Some(match key.as_str() {
+        "goalachieved" | "success" | "booked" | "appointmentbooked" | "converted" => {
+            Outcome::GoalAchieved
+        }
+        "callback" | "callbackrequested" | "callmeback" => Outcome::CallbackRequested,
+        "declined" | "notinterested" | "refused" | "rejected" => Outcome::Declined,
+        "goalnotachieved" => Outcome::GoalNotAchieved,
+        "voicemail" | "answeringmachine" | "machine" => Outcome::Voicemail,
+        _ => return None,
+    })
 }
 
 impl PersistSink {
@@ -162,12 +183,14 @@ impl SessionSink for PersistSink {
         if let (Some(obj), Some(ms)) = (counters.as_object_mut(), report.opener_ms) {
             obj.insert("opener_ms".into(), ms.into());
         }
+        let outcome = resolve_outcome(&report.hints);
         let end = SessionEnd {
             ended_at: report.ended_at,
-            outcome: resolve_outcome(&report.hints),
+            outcome,
             end_reason: report.end_reason.as_str().to_string(),
             opted_out: report.hints.opted_out,
-            goal_achieved: report.hints.goal_achieved == Some(true),
+            // I3: the flag and the outcome always agree.
+            goal_achieved: outcome == Outcome::GoalAchieved,
             goal_detail: report.hints.goal_detail.clone(),
             counters,
         };
@@ -210,5 +233,26 @@ mod tests {
         assert_eq!(resolve_outcome(&h), Outcome::AgentError);
         h.caller_turns = 2;
         assert_eq!(resolve_outcome(&h), Outcome::Answered);
+    }
+
+    #[test]
+    fn end_call_labels_map_onto_i2_outcomes() {
+        let with = |label: &str, goal: Option<bool>| {
+            resolve_outcome(&OutcomeHints {
+                end_call_outcome: Some(label.into()),
+                goal_achieved: goal,
+                caller_turns: 1,
+                ..Default::default()
+            })
+        };
+        assert_eq!(with("goal_achieved", None), Outcome::GoalAchieved);
+        assert_eq!(with("Goal-Achieved", None), Outcome::GoalAchieved);
+        // mark_goal(false) wins over the agent's end_call label.
+        assert_eq!(with("goal_achieved", Some(false)), Outcome::GoalNotAchieved);
+        assert_eq!(with("not_interested", None), Outcome::Declined);
+        assert_eq!(with("callback", None), Outcome::CallbackRequested);
+        assert_eq!(with("voicemail", None), Outcome::Voicemail);
+        assert_eq!(with("wrong_number", None), Outcome::Answered);
+        assert_eq!(with("completed", None), Outcome::Answered);
     }
 }
