@@ -1,4 +1,4 @@
-//! The voice session's reads and writes (G2, F2, H8–H9, J1–J2).
+//! The voice session's reads and writes (G2, F2, H8–H9, J1–J2), and the read-back of J1–J2.
 
 use crate::db::{micros, DbId, DbTime, SqlStore};
 use crate::dynamic::corrupt;
@@ -30,6 +30,35 @@ struct SessionCallRow {
     max_call_seconds: Option<i64>,
     key_terms: Option<Json<Vec<String>>>,
     recording: Json<serde_json::Value>,
+}
+
+#[derive(sqlx::FromRow)]
+struct TurnMetricRow {
+    turn_index: i64,
+    speech_end: Option<DbTime>,
+    endpoint_delay_ms: Option<i64>,
+    stt_final_ms: Option<i64>,
+    llm_ttft_ms: Option<i64>,
+    first_sentence_ms: Option<i64>,
+    tts_ttfb_ms: Option<i64>,
+    first_frame_ms: Option<i64>,
+    speculative: bool,
+}
+
+impl From<TurnMetricRow> for TurnMetric {
+    fn from(r: TurnMetricRow) -> Self {
+        TurnMetric {
+            turn_index: r.turn_index,
+            speech_end: r.speech_end.map(|t| t.0),
+            endpoint_delay_ms: r.endpoint_delay_ms,
+            stt_final_ms: r.stt_final_ms,
+            llm_ttft_ms: r.llm_ttft_ms,
+            first_sentence_ms: r.first_sentence_ms,
+            tts_ttfb_ms: r.tts_ttfb_ms,
+            first_frame_ms: r.first_frame_ms,
+            speculative: r.speculative,
+        }
+    }
 }
 
 #[async_trait]
@@ -197,5 +226,42 @@ impl VoiceCallStore for SqlStore {
         }
         tx.commit().await?;
         Ok(true)
+    }
+
+    async fn call_metrics(&self, tenant: TenantId, call: CallId) -> StoreResult<CallMetrics> {
+        let t = DbId(tenant.0);
+        let c = DbId(call.0);
+        let mut h = self.read().await?;
+        let (finalized_at, counters) = fetch_optional!(
+            h,
+            (Option<DbTime>, Json<serde_json::Value>),
+            "SELECT finalized_at, counters FROM calls WHERE id = $1 AND tenant_id = $2",
+            c,
+            t
+        )?
+        .ok_or(StoreError::NotFound)?;
+        if finalized_at.is_none() {
+            // Counters and J1 rows are written in one transaction with `finalized_at`, so an
+            // unfinalised call has neither; not reading the rows keeps the answer consistent.
+            return Ok(CallMetrics {
+                call_id: call,
+                counters: None,
+                turns: Vec::new(),
+            });
+        }
+        let rows = fetch_all!(
+            h,
+            TurnMetricRow,
+            "SELECT turn_index, speech_end, endpoint_delay_ms, stt_final_ms, llm_ttft_ms, first_sentence_ms, \
+             tts_ttfb_ms, first_frame_ms, speculative FROM call_turn_metrics \
+             WHERE call_id = $1 AND tenant_id = $2 ORDER BY turn_index, id",
+            c,
+            t
+        )?;
+        Ok(CallMetrics {
+            call_id: call,
+            counters: Some(counters.0),
+            turns: rows.into_iter().map(TurnMetric::from).collect(),
+        })
     }
 }

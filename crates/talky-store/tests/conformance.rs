@@ -2078,7 +2078,41 @@ async fn list_calls_speed_100k_calls() {
 }
 
 // ---------------------------------------------------------------------------------------
-// Voice session persistence (G2, F2, H8–H9, I4)
+// Voice session persistence (G2, F2, H8–H9, I4) and its read-back (J1, J2)
+
+/// A running campaign with one lead (`+15550001111`) and a call to it, as the dialer
+/// leaves it for a voice session.
+async fn session_call_to_lead(s: &SqlStore, t: TenantId) -> (Campaign, CallId) {
+    let c = campaign(s, t, "Voice", t0()).await;
+    import(s, t, c.id, vec![row(2, "+15550001111")], true).await;
+    s.start_campaign(t, c.id, StartOptions::default(), t0())
+        .await
+        .unwrap()
+        .unwrap();
+    let lead = all_leads(s, t, c.id).await.remove(0);
+    let mut call = NewCall::new("+15550001111", t0());
+    call.campaign_id = Some(c.id);
+    call.lead_id = Some(lead.id);
+    let id = s.insert_call(t, call).await.unwrap();
+    (c, id)
+}
+
+/// How a session that ends `at` reports itself at teardown.
+fn session_end(at: DateTime<Utc>, outcome: Outcome, counters: serde_json::Value) -> SessionEnd {
+    SessionEnd {
+        ended_at: at,
+        outcome,
+        end_reason: if outcome == Outcome::OptedOut {
+            "opt_out".into()
+        } else {
+            "caller_hangup".into()
+        },
+        opted_out: outcome == Outcome::OptedOut,
+        goal_achieved: false,
+        goal_detail: None,
+        counters,
+    }
+}
 
 #[tokio::test]
 async fn voice_session_snapshot_connect_and_finish_once() {
@@ -2088,17 +2122,7 @@ async fn voice_session_snapshot_connect_and_finish_once() {
             let s = &ctx.store;
             let t = tenant(s, "voice@example.com").await;
             let other = tenant(s, "voice-other@example.com").await;
-            let c = campaign(s, t, "Voice", t0()).await;
-            import(s, t, c.id, vec![row(2, "+15550001111")], true).await;
-            s.start_campaign(t, c.id, StartOptions::default(), t0())
-                .await
-                .unwrap()
-                .unwrap();
-            let lead = all_leads(s, t, c.id).await.remove(0);
-            let mut call = NewCall::new("+15550001111", t0());
-            call.campaign_id = Some(c.id);
-            call.lead_id = Some(lead.id);
-            let id = s.insert_call(t, call).await.unwrap();
+            let (c, id) = session_call_to_lead(s, t).await;
 
             let snap = s.session_call(t, id).await.unwrap();
             assert_eq!(snap.system_prompt, "You are a friendly caller.");
@@ -2113,15 +2137,11 @@ async fn voice_session_snapshot_connect_and_finish_once() {
 
             let connected = t0() + Duration::seconds(5);
             assert!(s.mark_call_connected(t, id, connected).await.unwrap());
-            let end = SessionEnd {
-                ended_at: connected + Duration::milliseconds(61_600),
-                outcome: Outcome::OptedOut,
-                end_reason: "opt_out".into(),
-                opted_out: true,
-                goal_achieved: false,
-                goal_detail: None,
-                counters: serde_json::json!({"inbound_frames": 10}),
-            };
+            let end = session_end(
+                connected + Duration::milliseconds(61_600),
+                Outcome::OptedOut,
+                serde_json::json!({"inbound_frames": 10}),
+            );
             let metric = TurnMetric {
                 turn_index: 0,
                 first_frame_ms: Some(420),
@@ -2156,6 +2176,82 @@ async fn voice_session_snapshot_connect_and_finish_once() {
                 ))
                 .await;
             assert_eq!(n, 1);
+        },
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn call_metrics_read_back_counters_and_turns_in_order() {
+    on_each_engine(
+        "call_metrics_read_back_counters_and_turns_in_order",
+        |ctx| async move {
+            let s = &ctx.store;
+            let t = tenant(s, "metrics@example.com").await;
+            let other = tenant(s, "metrics-other@example.com").await;
+            let (_, id) = session_call_to_lead(s, t).await;
+
+            // Not finalised yet: no counters, no turns.
+            let m = s.call_metrics(t, id).await.unwrap();
+            assert_eq!(
+                m,
+                CallMetrics {
+                    call_id: id,
+                    counters: None,
+                    turns: vec![]
+                }
+            );
+
+            let connected = t0() + Duration::seconds(5);
+            assert!(s.mark_call_connected(t, id, connected).await.unwrap());
+            let counters =
+                serde_json::json!({"inbound_frames": 3000, "barge_ins": 1, "opener_ms": 812});
+            let late = TurnMetric {
+                turn_index: 1,
+                speech_end: Some(connected + Duration::milliseconds(9_250)),
+                endpoint_delay_ms: Some(510),
+                stt_final_ms: Some(505),
+                llm_ttft_ms: Some(101),
+                first_sentence_ms: Some(102),
+                tts_ttfb_ms: Some(52),
+                first_frame_ms: Some(700),
+                speculative: false,
+            };
+            let early = TurnMetric {
+                turn_index: 0,
+                speech_end: Some(connected + Duration::milliseconds(4_125)),
+                first_frame_ms: Some(650),
+                speculative: true,
+                ..Default::default()
+            };
+            // Written out of order; read back by turn index.
+            assert!(s
+                .finish_session_call(
+                    t,
+                    id,
+                    session_end(
+                        connected + Duration::seconds(20),
+                        Outcome::Answered,
+                        counters.clone()
+                    ),
+                    vec![late.clone(), early.clone()],
+                )
+                .await
+                .unwrap());
+            let m = s.call_metrics(t, id).await.unwrap();
+            assert_eq!(m.call_id, id);
+            assert_eq!(m.counters, Some(counters));
+            assert_eq!(m.turns, vec![early, late]);
+
+            // Tenant isolation: a foreign or unknown call is NotFound, never empty metrics.
+            assert!(
+                is_not_found(s.call_metrics(other, id).await),
+                "foreign tenant"
+            );
+            assert!(
+                is_not_found(s.call_metrics(t, CallId::new()).await),
+                "unknown call"
+            );
         },
     )
     .await;

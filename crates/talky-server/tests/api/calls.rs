@@ -1,6 +1,6 @@
-//! `/calls`, `/calls/{id}`, `/calls/{id}/transcript` (H6, H7, K3). Calls are created by the
-//! dialer and the voice session, so these tests write them through the store. The seeding
-//! helpers here are shared with the other read-route tests.
+//! `/calls`, `/calls/{id}`, `/calls/{id}/transcript` (H6, H7, K3) and `/calls/{id}/metrics`
+//! (J1, J2). Calls are created by the dialer and the voice session, so these tests write them
+//! through the store. The seeding helpers here are shared with the other read-route tests.
 
 use crate::for_each_engine;
 use crate::helpers::{json, TestApp};
@@ -10,7 +10,7 @@ use talky_core::ids::{CallId, CampaignId, TenantId};
 use talky_core::model::{CallStatus, Outcome};
 use talky_core::phone::E164;
 use talky_core::ports::store::{
-    NewCall, NewCampaign, NewLead, NewTranscript, TranscriptTurn, TurnRole,
+    NewCall, NewCampaign, NewLead, NewTranscript, SessionEnd, TranscriptTurn, TurnMetric, TurnRole,
 };
 
 /// Parses an RFC 3339 instant.
@@ -418,5 +418,175 @@ async fn call_detail_and_transcript() {
         )
         .await;
         assert_eq!(s, 404);
+    });
+}
+
+#[tokio::test]
+async fn call_metrics_after_the_session_ends() {
+    for_each_engine!(|app| {
+        set_clock(&app, at("2025-06-18T12:00:00Z"));
+        let token = app.register_owner("metrics@example.com", "Metrics").await;
+        let other = app.register_owner("metrics-b@example.com", "Other").await;
+        let tenant = tenant_of(&app, &token).await;
+        let call = seed_call(
+            &app,
+            tenant,
+            at("2025-06-18T11:00:00Z"),
+            CallStatus::InProgress,
+            None,
+            0,
+        )
+        .await;
+        let path = format!("/api/v1/calls/{call}/metrics");
+
+        // Live call: nothing stored yet, and no `opener_ms`.
+        let (s, v) = json(app.get_auth(&path, &token).await).await;
+        assert_eq!(s, 200, "{v}");
+        assert_eq!(
+            v,
+            json!({"call_id": call.to_string(), "counters": null, "turns": []})
+        );
+
+        // Teardown writes the counters and two J1 records (given out of order).
+        let counters = json!({"inbound_frames": 1500, "outbound_frames": 900, "barge_ins": 1, "opener_ms": 640});
+        let end = SessionEnd {
+            ended_at: at("2025-06-18T11:00:30Z"),
+            outcome: Outcome::Answered,
+            end_reason: "caller_hangup".into(),
+            opted_out: false,
+            goal_achieved: false,
+            goal_detail: None,
+            counters: counters.clone(),
+        };
+        let second = TurnMetric {
+            turn_index: 1,
+            speech_end: Some(at("2025-06-18T11:00:20.250Z")),
+            endpoint_delay_ms: Some(12),
+            stt_final_ms: Some(10),
+            llm_ttft_ms: Some(101),
+            first_sentence_ms: Some(103),
+            tts_ttfb_ms: Some(51),
+            first_frame_ms: Some(190),
+            speculative: false,
+        };
+        let first = TurnMetric {
+            turn_index: 0,
+            speech_end: Some(at("2025-06-18T11:00:08Z")),
+            first_frame_ms: Some(730),
+            ..Default::default()
+        };
+        assert!(app
+            .store
+            .finish_session_call(tenant, call, end, vec![second, first])
+            .await
+            .unwrap());
+
+        let (s, v) = json(app.get_auth(&path, &token).await).await;
+        assert_eq!(s, 200, "{v}");
+        assert_eq!(
+            v,
+            json!({
+                "call_id": call.to_string(),
+                "counters": counters,
+                "opener_ms": 640,
+                "turns": [
+                    {
+                        "turn_index": 0,
+                        "speech_end": "2025-06-18T11:00:08.000Z",
+                        "endpoint_delay_ms": null,
+                        "stt_final_ms": null,
+                        "llm_ttft_ms": null,
+                        "first_sentence_ms": null,
+                        "tts_ttfb_ms": null,
+                        "first_frame_ms": 730,
+                        "speculative": false,
+                    },
+                    {
+                        "turn_index": 1,
+                        "speech_end": "2025-06-18T11:00:20.250Z",
+                        "endpoint_delay_ms": 12,
+                        "stt_final_ms": 10,
+                        "llm_ttft_ms": 101,
+                        "first_sentence_ms": 103,
+                        "tts_ttfb_ms": 51,
+                        "first_frame_ms": 190,
+                        "speculative": false,
+                    },
+                ],
+            })
+        );
+        // The trailing-slash form is served the same.
+        let (s, _) = json(app.get_auth(&format!("{path}/"), &token).await).await;
+        assert_eq!(s, 200);
+
+        // Another tenant, an unknown id and a non-UUID id: 404 with the route's detail.
+        let (s, v) = json(app.get_auth(&path, &other).await).await;
+        assert_eq!(
+            (s, v["detail"].as_str()),
+            (404, Some("Call not found")),
+            "{v}"
+        );
+        assert_eq!(v["code"], "not_found", "{v}");
+        let random = uuid::Uuid::new_v4();
+        let (s, v) = json(
+            app.get_auth(&format!("/api/v1/calls/{random}/metrics"), &token)
+                .await,
+        )
+        .await;
+        assert_eq!((s, v["detail"].as_str()), (404, Some("Call not found")));
+        let (s, _) = json(
+            app.get_auth("/api/v1/calls/not-a-uuid/metrics", &token)
+                .await,
+        )
+        .await;
+        assert_eq!(s, 404);
+        // Without a session: 401.
+        let r = app.client.get(app.url(&path)).send().await.unwrap();
+        assert_eq!(r.status(), 401);
+        // Described in the OpenAPI document.
+        let (_, doc) = json(
+            app.client
+                .get(app.url("/api/v1/openapi.json"))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        let op = &doc["paths"]["/api/v1/calls/{call_id}/metrics"]["get"];
+        assert_eq!(op["operationId"], "get_call_metrics", "{op}");
+
+        // Counters without `opener_ms` (no agent audio): the field is omitted.
+        let quiet = seed_call(
+            &app,
+            tenant,
+            at("2025-06-18T11:05:00Z"),
+            CallStatus::InProgress,
+            None,
+            0,
+        )
+        .await;
+        let end = SessionEnd {
+            ended_at: at("2025-06-18T11:05:10Z"),
+            outcome: Outcome::AgentError,
+            end_reason: "error".into(),
+            opted_out: false,
+            goal_achieved: false,
+            goal_detail: None,
+            counters: json!({"inbound_frames": 500}),
+        };
+        app.store
+            .finish_session_call(tenant, quiet, end, vec![])
+            .await
+            .unwrap();
+        let (s, v) = json(
+            app.get_auth(&format!("/api/v1/calls/{quiet}/metrics"), &token)
+                .await,
+        )
+        .await;
+        assert_eq!(s, 200, "{v}");
+        assert_eq!(
+            v,
+            json!({"call_id": quiet.to_string(), "counters": {"inbound_frames": 500}, "turns": []})
+        );
     });
 }

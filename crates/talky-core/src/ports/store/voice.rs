@@ -1,6 +1,7 @@
 //! What a voice session needs from persistence: the call it serves with the campaign
 //! snapshot (G2), marking the call connected (F2), and finalising it at teardown (H8–H9),
-//! including the opt-out → DNC step (H9.7, I4) in the same transaction.
+//! including the opt-out → DNC step (H9.7, I4) in the same transaction. The J1/J2 records
+//! written at teardown are read back by [`VoiceCallStore::call_metrics`].
 
 use crate::ids::{CallId, CampaignId, LeadId, TenantId};
 use crate::model::{CallStatus, Outcome};
@@ -62,6 +63,17 @@ pub struct TurnMetric {
     pub speculative: bool,
 }
 
+/// What teardown stored about a call's latency and health (J1, J2).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CallMetrics {
+    pub call_id: CallId,
+    /// J2 counters as stored at teardown (the session also puts `opener_ms` here); `None`
+    /// while the call has not been finalised.
+    pub counters: Option<serde_json::Value>,
+    /// J1 records ordered by `turn_index`; empty while the call has not been finalised.
+    pub turns: Vec<TurnMetric>,
+}
+
 #[async_trait]
 pub trait VoiceCallStore: Send + Sync {
     /// The call with its campaign snapshot; unknown/foreign → `NotFound`.
@@ -87,4 +99,8 @@ pub trait VoiceCallStore: Send + Sync {
         end: SessionEnd,
         metrics: Vec<TurnMetric>,
     ) -> StoreResult<bool>;
+
+    /// The call's J2 counters and J1 records (written together by
+    /// [`finish_session_call`](Self::finish_session_call)); unknown/foreign → `NotFound`.
+    async fn call_metrics(&self, tenant: TenantId, call: CallId) -> StoreResult<CallMetrics>;
 }

@@ -1,5 +1,6 @@
-//! `/calls`, `/calls/{call_id}` and `/calls/{call_id}/transcript` (behaviour.md H6, H7): the
-//! caller's tenant's calls, newest first, with inclusive date filters.
+//! `/calls`, `/calls/{call_id}`, `/calls/{call_id}/transcript` (behaviour.md H6, H7) and
+//! `/calls/{call_id}/metrics` (J1, J2; an extension, see docs/compatibility.md): the caller's
+//! tenant's calls, newest first, with inclusive date filters.
 //!
 //! Calls and transcripts are written by the dialer and the voice session; this module only
 //! reads them. The inclusive-date helpers live here and are shared with `/analytics/calls`
@@ -10,14 +11,15 @@ use crate::error::{ApiError, ApiResult, OrNotFound};
 use crate::extract::{ApiJson, ApiPath, ApiQuery, PageParams};
 use crate::http::openapi::ErrorBody;
 use crate::state::SharedState;
-use crate::time::rfc3339;
+use crate::time::{rfc3339, rfc3339_millis};
 use axum::extract::State;
 use chrono::{DateTime, Datelike, Days, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use talky_core::ids::CallId;
 use talky_core::model::CallStatus;
 use talky_core::ports::store::{
-    CallDetail, CallFilter, CallListItem, Transcript, TranscriptTurn, TurnRole,
+    CallDetail, CallFilter, CallListItem, CallMetrics, Transcript, TranscriptTurn, TurnMetric,
+    TurnRole,
 };
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -27,6 +29,7 @@ pub fn router() -> OpenApiRouter<SharedState> {
         .routes(routes!(list))
         .routes(routes!(get_call))
         .routes(routes!(transcript))
+        .routes(routes!(metrics))
 }
 
 /// Parses a `YYYY-MM-DD` query date strictly (four-digit year, two-digit month and day).
@@ -396,6 +399,101 @@ async fn transcript(
         .or_not_found("Call not found")?
         .ok_or_else(|| ApiError::not_found("Transcript not found"))?;
     Ok(ApiJson(render_transcript(transcript, format)))
+}
+
+/// One J1 per-turn latency record: milliseconds, `null` where the stage did not happen.
+#[derive(Serialize, ToSchema)]
+pub struct TurnMetricResponse {
+    /// 0-based index of the caller turn within the call.
+    turn_index: i64,
+    /// End of caller speech, RFC 3339 UTC with milliseconds.
+    speech_end: Option<String>,
+    /// End of turn received − `speech_end`.
+    endpoint_delay_ms: Option<i64>,
+    /// Final transcript available − `speech_end`.
+    stt_final_ms: Option<i64>,
+    /// First LLM fragment − LLM request sent.
+    llm_ttft_ms: Option<i64>,
+    /// First complete sentence − LLM request sent.
+    first_sentence_ms: Option<i64>,
+    /// First TTS audio byte − TTS request sent.
+    tts_ttfb_ms: Option<i64>,
+    /// First frame written to the carrier − `speech_end` (voice-to-voice at the server).
+    first_frame_ms: Option<i64>,
+    /// Whether a promoted speculative reply was used.
+    speculative: bool,
+}
+
+impl From<TurnMetric> for TurnMetricResponse {
+    fn from(m: TurnMetric) -> Self {
+        Self {
+            turn_index: m.turn_index,
+            speech_end: m.speech_end.map(rfc3339_millis),
+            endpoint_delay_ms: m.endpoint_delay_ms,
+            stt_final_ms: m.stt_final_ms,
+            llm_ttft_ms: m.llm_ttft_ms,
+            first_sentence_ms: m.first_sentence_ms,
+            tts_ttfb_ms: m.tts_ttfb_ms,
+            first_frame_ms: m.first_frame_ms,
+            speculative: m.speculative,
+        }
+    }
+}
+
+/// A call's latency records and counters (J1, J2), as stored when its voice session ended.
+#[derive(Serialize, ToSchema)]
+pub struct CallMetricsResponse {
+    #[schema(value_type = String, format = Uuid)]
+    call_id: CallId,
+    /// J2 counters (inbound/outbound frames, barge-ins, errors, pacing, …); `null` until the
+    /// call's voice session has ended and been persisted.
+    #[schema(value_type = Option<Object>)]
+    counters: Option<serde_json::Value>,
+    /// First agent frame − `websocket:connected` (J1), copied from `counters`; absent when
+    /// the counters do not have it (no session yet, or no agent audio).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<i64>, required = false)]
+    opener_ms: Option<Option<i64>>,
+    /// J1 records in turn order (turns that produced agent audio).
+    turns: Vec<TurnMetricResponse>,
+}
+
+impl From<CallMetrics> for CallMetricsResponse {
+    fn from(m: CallMetrics) -> Self {
+        let opener_ms = m
+            .counters
+            .as_ref()
+            .and_then(|c| c.get("opener_ms"))
+            .map(|v| v.as_i64().or_else(|| v.as_f64().map(|f| f.round() as i64)));
+        Self {
+            call_id: m.call_id,
+            counters: m.counters,
+            opener_ms,
+            turns: m.turns.into_iter().map(TurnMetricResponse::from).collect(),
+        }
+    }
+}
+
+#[utoipa::path(operation_id = "get_call_metrics", get, path = "/calls/{call_id}/metrics", tag = "calls", security(("bearer" = [])),
+    params(("call_id" = String, Path, format = Uuid)),
+    description = "Per-turn latencies (J1) and per-call counters (J2) stored when the call's voice \
+        session ended. Before that `counters` is `null` and `turns` is empty.",
+    responses(
+        (status = 200, body = CallMetricsResponse),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+        (status = 404, description = "Call not found", body = ErrorBody)))]
+async fn metrics(
+    State(state): State<SharedState>,
+    t: TenantCtx,
+    ApiPath(id): ApiPath<CallId>,
+) -> ApiResult<ApiJson<CallMetricsResponse>> {
+    let metrics = state
+        .store
+        .call_metrics(t.tenant_id, id)
+        .await
+        .or_not_found("Call not found")?;
+    Ok(ApiJson(metrics.into()))
 }
 
 #[cfg(test)]
