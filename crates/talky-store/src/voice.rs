@@ -8,6 +8,7 @@ use sqlx::types::Json;
 use talky_core::ids::{CallId, CampaignId, LeadId, TenantId};
 use talky_core::model::{CallStatus, DncSource, JobStatus};
 use talky_core::ports::store::*;
+use talky_core::ports::telephony::CarrierCall;
 
 #[derive(sqlx::FromRow)]
 struct SessionCallRow {
@@ -18,6 +19,8 @@ struct SessionCallRow {
     is_test: bool,
     to_number: String,
     answered_at: Option<DbTime>,
+    provider: Option<String>,
+    provider_call_id: Option<String>,
     first_name: Option<String>,
     system_prompt: Option<String>,
     agent_name: Option<String>,
@@ -69,7 +72,7 @@ impl VoiceCallStore for SqlStore {
             h,
             SessionCallRow,
             "SELECT c.id, c.campaign_id, c.lead_id, c.status, c.is_test, c.to_number, c.answered_at, \
-             l.first_name, k.system_prompt, k.agent_name, k.company_name, k.call_reason, k.opener, k.goal, \
+             c.provider, c.provider_call_id, l.first_name, k.system_prompt, k.agent_name, k.company_name, k.call_reason, k.opener, k.goal, \
              k.voice_id, k.language, k.max_call_seconds, k.key_terms, t.recording \
              FROM calls c JOIN tenants t ON t.id = c.tenant_id \
              LEFT JOIN campaigns k ON k.id = c.campaign_id AND k.tenant_id = c.tenant_id \
@@ -88,6 +91,17 @@ impl VoiceCallStore for SqlStore {
             is_test: r.is_test,
             to_number: r.to_number,
             answered_at: r.answered_at.map(|t| t.0),
+            carrier: match (r.provider, r.provider_call_id) {
+                (Some(provider), Some(provider_call_id))
+                    if !provider.is_empty() && !provider_call_id.is_empty() =>
+                {
+                    Some(CarrierCall {
+                        provider,
+                        provider_call_id,
+                    })
+                }
+                _ => None,
+            },
             lead_first_name: r.first_name,
             system_prompt: r.system_prompt.unwrap_or_default(),
             agent_name: r.agent_name,

@@ -168,6 +168,13 @@ fn session_config(call: &SessionCall, policy: &RecordingPolicy, spool: PathBuf) 
         (true, _) => RecordingMode::Mono,
     };
     cfg.recording_spool = spool;
+    // A carrier call is hung up through the Telephony port when the agent ends it (G25); a
+    // test call has no carrier leg and simply closes.
+    cfg.carrier_call = if call.is_test {
+        None
+    } else {
+        call.carrier.clone()
+    };
     cfg
 }
 
@@ -212,6 +219,13 @@ async fn run_socket(
             return close_policy(socket, "unknown call").await;
         }
     };
+    // A token minted for one carrier leg does not open a session for another.
+    if let (Some(minted), Some(carrier)) = (&claims.provider_call_id, &call.carrier) {
+        if *minted != carrier.provider_call_id {
+            tracing::warn!(%call_id, "media token names another carrier leg; closing");
+            return close_policy(socket, "token is for another carrier leg").await;
+        }
+    }
     drop(pending);
     let policy: RecordingPolicy =
         serde_json::from_value(call.recording_policy.clone()).unwrap_or_default();

@@ -216,9 +216,6 @@ async fn the_agents_end_call_tool_ends_a_test_call() {
 }
 
 #[tokio::test]
-#[ignore = "product bug: the media socket never gives the session its carrier call \
-            (voice/socket.rs session_config leaves carrier_call None), so the agent's \
-            end_call never hangs up at the carrier"]
 async fn the_agents_end_call_tool_hangs_up_the_carrier_call() {
     agent_ends_the_call(Some("5b0c6d8e-2f4a-4c1e-9a7b-3d2e1f0a9b8c")).await;
 }

@@ -5,6 +5,7 @@
 
 use crate::ids::{CallId, CampaignId, LeadId, TenantId};
 use crate::model::{CallStatus, Outcome};
+use crate::ports::telephony::CarrierCall;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
@@ -21,6 +22,9 @@ pub struct SessionCall {
     pub is_test: bool,
     pub to_number: String,
     pub answered_at: Option<DateTime<Utc>>,
+    /// The carrier leg (provider + its call id) once the carrier created it; `None` for
+    /// test calls. The session hangs up through it (G25).
+    pub carrier: Option<CarrierCall>,
     pub lead_first_name: Option<String>,
     pub system_prompt: String,
     pub agent_name: Option<String>,
