@@ -9,12 +9,16 @@ pub mod storage;
 pub mod telephony;
 
 /// Socket settings for the per-call provider WebSockets (Deepgram, Cartesia). Every live call
-/// holds one of each, so tungstenite's 128 KiB default read buffer (allocated up front) and
-/// 128 KiB write batching would dominate a call's memory; messages are small (20 ms audio
-/// chunks, JSON events), so 16 KiB reads and unbatched writes cost nothing in speed.
-pub(crate) fn call_socket_config() -> tokio_tungstenite::tungstenite::protocol::WebSocketConfig {
+/// holds one of each. tungstenite allocates its read buffer up front and zero-fills all of
+/// its free capacity before every read, so its 128 KiB default costs both memory per call and
+/// a 128 KiB memset per received message; writes are flushed per message anyway, so batching
+/// buys nothing. `read_buffer` is sized to the socket's usual message (a larger message
+/// still arrives whole, over several reads).
+pub(crate) fn call_socket_config(
+    read_buffer: usize,
+) -> tokio_tungstenite::tungstenite::protocol::WebSocketConfig {
     tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
-        .read_buffer_size(16 * 1024)
+        .read_buffer_size(read_buffer)
         .write_buffer_size(0)
         .max_message_size(Some(16 << 20))
 }

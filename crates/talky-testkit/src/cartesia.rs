@@ -469,7 +469,9 @@ async fn websocket(
         });
         connection
     };
-    ws.on_upgrade(move |socket| session(socket, shared, connection))
+    ws.read_buffer_size(4 * 1024)
+        .write_buffer_size(0)
+        .on_upgrade(move |socket| session(socket, shared, connection))
 }
 
 #[derive(Debug)]

@@ -618,9 +618,14 @@ fn upgrade(
     };
 
     let session_request_id = request_id.clone();
-    let mut response = ws.on_upgrade(move |socket| {
-        run_session(socket, shared, idx, params, fault, session_request_id)
-    });
+    // Small buffers, like Talky's own per-call sockets, so a mock serving hundreds of calls
+    // does not zero-fill 128 KiB per message.
+    let mut response = ws
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(0)
+        .on_upgrade(move |socket| {
+            run_session(socket, shared, idx, params, fault, session_request_id)
+        });
     if let Ok(v) = HeaderValue::from_str(&request_id) {
         response.headers_mut().insert("dg-request-id", v);
     }

@@ -1036,3 +1036,30 @@ async fn self_echo_is_not_a_turn_and_the_interrupted_opener_is_spoken_again() {
         .iter()
         .all(|t| t.content != DISCLOSURE || t.role == TurnRole::Assistant));
 }
+
+#[tokio::test(start_paused = true)]
+async fn speech_end_maps_stream_time_from_the_first_frames_start() {
+    let llm = FakeLlm::with(vec![vec![Step::Token("We open at nine."), Step::Done]]);
+    let mut h = Harness::start(config(), llm);
+    connect_and_finish_opening(&h).await;
+    // The caller's first frame arrives now and holds the 20 ms of audio that ended now, so
+    // stream time 0 is 20 ms ago.
+    h.start_caller(|_| 0);
+    h.advance(ms(1000)).await;
+    // The provider says speech ended 0.9 s into the stream, i.e. 880 ms after the first
+    // frame arrived; its end-of-turn arrives 1000 ms after that frame.
+    h.stt.send(SttEvent::EndOfTurn {
+        turn_index: 0,
+        text: "When do you open?".into(),
+        confidence: 0.9,
+        words: Vec::new(),
+        audio_window_start: 0.1,
+        audio_window_end: 0.9,
+        manual: false,
+    });
+    h.advance(Duration::from_secs(3)).await;
+    h.inbound.closed();
+    let report = h.finished().await;
+    assert_eq!(report.latencies.len(), 1, "{:?}", report.latencies);
+    assert_eq!(report.latencies[0].endpoint_delay_ms, Some(120));
+}

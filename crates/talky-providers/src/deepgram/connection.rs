@@ -51,7 +51,7 @@ pub(super) async fn open(
 
     let connect = tokio_tungstenite::connect_async_with_config(
         request,
-        Some(crate::call_socket_config()),
+        Some(crate::call_socket_config(4 * 1024)),
         true,
     );
     let (ws, response) = match tokio::time::timeout(config.connect_timeout, connect).await {

@@ -123,7 +123,7 @@ async fn voice_socket(
     // Small buffers: every live call holds this socket (see `talky_providers` on the same
     // choice for the provider sockets); media messages are 640-byte frames and short JSON.
     Ok(ws
-        .read_buffer_size(16 * 1024)
+        .read_buffer_size(4 * 1024)
         .write_buffer_size(0)
         .max_message_size(256 * 1024)
         .on_upgrade(move |socket| run_socket(state, socket, call_id, q.token, guard)))

@@ -1280,8 +1280,9 @@ impl Controller {
             if stt.send_audio(frame.clone()).is_err() {
                 tracing::debug!(call_id = %self.call_id, "STT stream gone; audio kept for replay");
             } else if self.stt_origin.is_none() {
-                // Providers count stream time from the first audio byte they receive.
-                self.stt_origin = Some(now);
+                // Providers count stream time from the first audio byte they receive; that
+                // frame arrived at `now` holding the 20 ms of audio that ended at `now`.
+                self.stt_origin = Some(now.checked_sub(FRAME_DURATION).unwrap_or(now));
             }
         }
         if self.replay.len() >= REPLAY_FRAMES {
