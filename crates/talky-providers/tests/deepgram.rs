@@ -600,3 +600,23 @@ async fn network_failures_are_errors_not_panics() {
         .expect_err("no scheme");
     assert!(matches!(err, SttError::Config(_)));
 }
+
+#[tokio::test]
+async fn audio_sent_now_skips_the_batch() {
+    let mock = MockDeepgram::spawn(MockDeepgramConfig::default()).await;
+    let stream = connect(v1(&mock)).await.expect("connect");
+    let sent = voiced_pcm(200);
+    for frame in sent.chunks(640) {
+        stream
+            .audio
+            .send_audio_now(Bytes::copy_from_slice(frame))
+            .expect("stream open");
+    }
+    stream.audio.close().unwrap();
+    let mut events = stream.events;
+    collect_until(&mut events, |e| matches!(e, SttEvent::Closed { .. })).await;
+    let record = mock.last_connection().unwrap();
+    assert_eq!(record.audio, sent);
+    // One message per 20 ms frame: nothing waited to fill a 40 ms batch.
+    assert_eq!(record.binary_messages, sent.len() / 640);
+}

@@ -189,6 +189,9 @@ pub enum SttCommand {
     Audio(Bytes),
     /// Flush pending audio now (v1 `Finalize`; Flux `ForceEndTurn`).
     Finalize,
+    /// Send any audio the client is batching now, without a provider message. Used while a
+    /// caller turn may be ending, when every 20 ms of delay adds to the reply latency.
+    Flush,
     /// Flush, deliver the last results and close normally (`CloseStream`).
     Close,
 }
@@ -223,6 +226,12 @@ impl SttAudioSender {
             };
         }
         self.send(SttCommand::Audio(audio))
+    }
+
+    /// Queues audio and sends it without waiting to fill a batch (see [`SttCommand::Flush`]).
+    pub fn send_audio_now(&self, audio: Bytes) -> Result<(), SttSendError> {
+        self.send_audio(audio)?;
+        self.send(SttCommand::Flush)
     }
 
     /// Asks the provider to flush what it has heard so far (see [`SttCommand::Finalize`]).

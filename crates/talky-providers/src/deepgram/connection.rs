@@ -331,6 +331,9 @@ where
                             }
                         }
                     }
+                    Some(SttCommand::Flush) => {
+                        flush(&mut sink, &mut pending, &mut pending_since).await
+                    }
                     Some(SttCommand::Finalize) => {
                         match flush(&mut sink, &mut pending, &mut pending_since).await {
                             Ok(()) => sink.send(control(finalize_msg)).await,

@@ -51,6 +51,9 @@ use crate::pacer::{Paced, Pacer, PacerConfig, Tag, FRAME_DURATION};
 use crate::text::{is_disfluency_only, is_opt_out, normalised_words, split_sentences};
 use crate::vonage::{notify_action, parse_sentence_payload, sentence_payload, CLEAR_ACTION};
 
+/// After the caller's last voiced frame, how long caller audio goes to the STT unbatched.
+const STT_EAGER_WINDOW: Duration = Duration::from_secs(2);
+
 /// Inbound audio kept for replay into a fresh STT stream (G19: ≤ 10 s).
 const REPLAY_FRAMES: usize = 500;
 /// Voiced, unanswered inbound audio that declares the STT stream dead (G19) [6 s].
@@ -1276,8 +1279,20 @@ impl Controller {
     fn on_caller_frame(&mut self, frame: Bytes, now: Instant) {
         let rms = rms_s16le(&frame);
         self.recorder.caller_frame(now, &frame);
+        // While the caller speaks and shortly after, the STT gets every frame at once: the
+        // silence that ends a turn must not wait in a 40 ms batch. Otherwise the provider
+        // client batches (fewer messages while the agent talks or the line is quiet).
+        let turn_may_end = rms >= VOICED_RMS_THRESHOLD
+            || self
+                .last_voiced
+                .is_some_and(|t| now.saturating_duration_since(t) <= STT_EAGER_WINDOW);
         if let Some(stt) = &self.stt {
-            if stt.send_audio(frame.clone()).is_err() {
+            let sent = if turn_may_end {
+                stt.send_audio_now(frame.clone())
+            } else {
+                stt.send_audio(frame.clone())
+            };
+            if sent.is_err() {
                 tracing::debug!(call_id = %self.call_id, "STT stream gone; audio kept for replay");
             } else if self.stt_origin.is_none() {
                 // Providers count stream time from the first audio byte they receive; that
