@@ -1063,3 +1063,32 @@ async fn speech_end_maps_stream_time_from_the_first_frames_start() {
     assert_eq!(report.latencies.len(), 1, "{:?}", report.latencies);
     assert_eq!(report.latencies[0].endpoint_delay_ms, Some(120));
 }
+
+#[tokio::test(start_paused = true)]
+async fn caller_audio_is_batched_for_the_stt_except_around_speech() {
+    let llm = FakeLlm::with(vec![]);
+    let mut h = Harness::start(config(), llm);
+    connect_and_finish_opening(&h).await;
+    // Quiet line: 80 ms messages.
+    h.start_caller(|i| if (50..75).contains(&i) { 8000 } else { 0 });
+    h.advance(ms(990)).await;
+    let quiet = h.stt.audio_messages();
+    assert!(!quiet.is_empty());
+    assert!(quiet.iter().all(|&n| n == 2560), "{quiet:?}");
+    // The caller speaks (frames 50..75), then is quiet: every frame goes at once, each
+    // followed by a flush, for two seconds after the last voiced frame.
+    h.advance(ms(1500)).await;
+    let speech = h.stt.audio_messages();
+    assert!(speech.len() >= 2 * 70, "{speech:?}");
+    // The first voiced frame takes the partial batch before it along.
+    assert!(
+        speech[0] % 640 == 0 && (640..=2560).contains(&speech[0]),
+        "{speech:?}"
+    );
+    assert_eq!(speech[1], 0, "{speech:?}");
+    assert!(speech[2..].chunks(2).all(|p| p == [640, 0]), "{speech:?}");
+    // Long after the speech the batching is back.
+    h.advance(ms(3000)).await;
+    let later = h.stt.audio_messages();
+    assert!(later.iter().rev().take(5).all(|&n| n == 2560), "{later:?}");
+}

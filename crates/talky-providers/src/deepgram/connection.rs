@@ -521,7 +521,7 @@ mod tests {
     fn settings_sizes() {
         let cfg = DeepgramConfig::flux("k");
         let s = Settings::new(&cfg, &SttOptions::default());
-        assert_eq!(s.min_chunk_bytes, 1280);
+        assert_eq!(s.min_chunk_bytes, 2560);
         assert_eq!(s.silence.len(), 2560);
         assert!(s.silence.iter().all(|b| *b == 0));
         let mulaw = SttOptions {

@@ -75,8 +75,10 @@ pub struct DeepgramConfig {
     pub flux_silence_after: Duration,
     /// Flux: length of each silence chunk; one chunk is sent per chunk length (real time).
     pub flux_silence_chunk: Duration,
-    /// Caller audio is batched into messages of at least this much audio (40 ms by default);
-    /// a partial batch is sent when it is this old. Zero sends every push as its own message.
+    /// Caller audio is batched into messages of at least this much audio (80 ms by default,
+    /// the chunk size Deepgram recommends); a partial batch is sent when it is this old. Zero
+    /// sends every push as its own message. Batching never delays the end of a turn: the
+    /// session sends audio with `SttCommand::Flush` while a caller turn may be ending.
     pub min_chunk: Duration,
     /// After `CloseStream`, how long to wait for the server's close before closing ourselves.
     pub close_timeout: Duration,
@@ -102,7 +104,7 @@ impl DeepgramConfig {
             keepalive_interval: Duration::from_secs(5),
             flux_silence_after: Duration::from_millis(200),
             flux_silence_chunk: Duration::from_millis(80),
-            min_chunk: Duration::from_millis(40),
+            min_chunk: Duration::from_millis(80),
             close_timeout: Duration::from_secs(3),
         }
     }

@@ -291,9 +291,11 @@ async fn main() -> anyhow::Result<()> {
     for i in 0..args.calls {
         let (a, c, s) = (args.clone(), client.clone(), stats.clone());
         tasks.push(tokio::spawn(async move {
-            // Stagger starts over one second so turns do not all align.
+            // Stagger starts evenly over one turn period, so caller turns end at a steady
+            // rate as in real traffic instead of all calls' turns ending in the same second.
+            let period_ms = a.turn_every_secs.max(4) * 1000;
             tokio::time::sleep(Duration::from_millis(
-                (i as u64 * 1000) / a.calls.max(1) as u64,
+                (i as u64 * period_ms) / a.calls.max(1) as u64,
             ))
             .await;
             if let Err(e) = one_call(a, c, s.clone()).await {

@@ -18,7 +18,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use talky_core::ports::llm::{AgentTool, ChatRequest, LlmDeadlines, ToolDefinition};
@@ -51,6 +51,9 @@ use crate::pacer::{Paced, Pacer, PacerConfig, Tag, FRAME_DURATION};
 use crate::text::{is_disfluency_only, is_opt_out, normalised_words, split_sentences};
 use crate::vonage::{notify_action, parse_sentence_payload, sentence_payload, CLEAR_ACTION};
 
+/// Caller audio per STT message outside a possible turn end: 80 ms of s16le 16 kHz, the
+/// chunk size Deepgram recommends (protocols §4–§5).
+const STT_BATCH_BYTES: usize = 2560;
 /// After the caller's last voiced frame, how long caller audio goes to the STT unbatched.
 const STT_EAGER_WINDOW: Duration = Duration::from_secs(2);
 
@@ -246,6 +249,8 @@ pub(crate) struct Controller {
     stt_events: Option<SttEventReceiver>,
     stt_generation: u64,
     stt_origin: Option<Instant>,
+    /// Caller audio not yet handed to the STT stream (see `on_caller_frame`).
+    stt_batch: BytesMut,
     stt_state: SttState,
     stt_failures: u32,
     replay: VecDeque<Bytes>,
@@ -343,6 +348,7 @@ impl Controller {
             stt_events: None,
             stt_generation: 0,
             stt_origin: None,
+            stt_batch: BytesMut::new(),
             stt_state: SttState::Connecting,
             stt_failures: 0,
             replay: VecDeque::new(),
@@ -1279,25 +1285,30 @@ impl Controller {
     fn on_caller_frame(&mut self, frame: Bytes, now: Instant) {
         let rms = rms_s16le(&frame);
         self.recorder.caller_frame(now, &frame);
-        // While the caller speaks and shortly after, the STT gets every frame at once: the
-        // silence that ends a turn must not wait in a 40 ms batch. Otherwise the provider
-        // client batches (fewer messages while the agent talks or the line is quiet).
+        // Caller audio goes to the STT in 80 ms batches, gathered here so the provider task
+        // wakes once per batch. While the caller speaks and shortly after, every frame goes at
+        // once instead: the silence that ends a turn must not wait in a batch.
         let turn_may_end = rms >= VOICED_RMS_THRESHOLD
             || self
                 .last_voiced
                 .is_some_and(|t| now.saturating_duration_since(t) <= STT_EAGER_WINDOW);
         if let Some(stt) = &self.stt {
-            let sent = if turn_may_end {
-                stt.send_audio_now(frame.clone())
-            } else {
-                stt.send_audio(frame.clone())
-            };
-            if sent.is_err() {
-                tracing::debug!(call_id = %self.call_id, "STT stream gone; audio kept for replay");
-            } else if self.stt_origin.is_none() {
+            if self.stt_origin.is_none() {
                 // Providers count stream time from the first audio byte they receive; that
                 // frame arrived at `now` holding the 20 ms of audio that ended at `now`.
                 self.stt_origin = Some(now.checked_sub(FRAME_DURATION).unwrap_or(now));
+            }
+            self.stt_batch.extend_from_slice(&frame);
+            if turn_may_end || self.stt_batch.len() >= STT_BATCH_BYTES {
+                let chunk = self.stt_batch.split().freeze();
+                let sent = if turn_may_end {
+                    stt.send_audio_now(chunk)
+                } else {
+                    stt.send_audio(chunk)
+                };
+                if sent.is_err() {
+                    tracing::debug!(call_id = %self.call_id, "STT stream gone; audio kept for replay");
+                }
             }
         }
         if self.replay.len() >= REPLAY_FRAMES {
@@ -1414,6 +1425,7 @@ impl Controller {
     /// The stream failed: retry at 0.5/1/2 s; after three failed recoveries give up (G20).
     fn stt_down(&mut self, now: Instant) {
         self.stt = None;
+        self.stt_batch.clear();
         self.stt_events = None;
         if self.stt_state == SttState::Failed || self.finish.is_some() || self.tearing_down {
             return;
@@ -1458,6 +1470,7 @@ impl Controller {
                         for f in &self.replay {
                             let _ = stream.audio.send_audio(f.clone());
                         }
+                        self.stt_batch.clear();
                         self.stt = Some(stream.audio);
                         self.stt_events = Some(stream.events);
                         self.stt_state = SttState::Up;
@@ -1592,6 +1605,7 @@ impl Controller {
             SttEvent::Closed { code, reason } => {
                 self.stt_events = None;
                 self.stt = None;
+                self.stt_batch.clear();
                 if self.finish.is_none() && self.stt_state != SttState::Failed {
                     tracing::warn!(call_id = %self.call_id, code, %reason, "STT stream closed");
                     self.stt_down(now);
@@ -1914,6 +1928,9 @@ impl Controller {
         }
         self.tearing_down = true;
         if let Some(stt) = self.stt.take() {
+            if !self.stt_batch.is_empty() {
+                let _ = stt.send_audio(self.stt_batch.split().freeze());
+            }
             let _ = stt.close();
         }
         // Results the provider already delivered still count: "remove my number" followed by an

@@ -117,6 +117,22 @@ impl FakeStt {
         n
     }
 
+    /// Sizes of the audio messages received on the most recent stream so far, with `0`
+    /// standing for each `Flush`.
+    pub fn audio_messages(&self) -> Vec<usize> {
+        let mut b = self.backends.lock().unwrap();
+        let backend = b.last_mut().expect("no STT stream open");
+        let mut sizes = Vec::new();
+        while let Ok(cmd) = backend.commands.try_recv() {
+            match cmd {
+                SttCommand::Audio(a) => sizes.push(a.len()),
+                SttCommand::Flush => sizes.push(0),
+                _ => {}
+            }
+        }
+        sizes
+    }
+
     pub fn end_of_turn(&self, text: &str) {
         self.send(SttEvent::EndOfTurn {
             turn_index: 0,
