@@ -224,7 +224,7 @@ pub const KEYS: &[(&str, &str, &str)] = &[
     (
         "data_dir",
         "\"./talky-data\"",
-        "folder for the SQLite file, outbox, secrets and recordings",
+        "folder for the SQLite file, outbox, secrets, recordings and the live-call recording spool",
     ),
     (
         "database_url",
