@@ -1082,7 +1082,7 @@ async fn caller_audio_is_batched_for_the_stt_except_around_speech() {
     assert!(speech.len() >= 2 * 70, "{speech:?}");
     // The first voiced frame takes the partial batch before it along.
     assert!(
-        speech[0] % 640 == 0 && (640..=2560).contains(&speech[0]),
+        speech[0].is_multiple_of(640) && (640..=2560).contains(&speech[0]),
         "{speech:?}"
     );
     assert_eq!(speech[1], 0, "{speech:?}");
