@@ -173,6 +173,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let store = talky_store::connect(&url)
         .await
         .with_context(|| format!("opening database {}", redact_url(&url)))?;
+    report_spool_leftovers(&cfg.data_dir.join("spool"));
     let services = Services::from_config(&cfg, store)?;
     let listen = cfg.listen;
     let state = build_state(cfg, services)?;
@@ -190,6 +191,26 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     drain_sessions(&state, std::time::Duration::from_secs(10)).await;
     tracing::info!("Talky stopped");
     Ok(())
+}
+
+/// Recording spool files left by an earlier process (a crash mid-call, or a recording whose
+/// storage write failed) are kept for an operator; say so once at startup.
+fn report_spool_leftovers(spool: &std::path::Path) {
+    let Ok(entries) = std::fs::read_dir(spool) else {
+        return;
+    };
+    let files = entries
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+        .count();
+    if files > 0 {
+        tracing::warn!(
+            files,
+            spool = %spool.display(),
+            "recording spool holds files from an earlier run (raw tracks of interrupted calls, or \
+             WAVs whose storage write failed); they are kept for recovery and can be removed"
+        );
+    }
 }
 
 /// Waits (at most `limit`) for live voice sessions to finish persisting after shutdown.
