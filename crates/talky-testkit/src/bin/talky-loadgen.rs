@@ -392,6 +392,25 @@ async fn main() -> anyhow::Result<()> {
         p(&mut server_added, 99.0),
         max(&server_added)
     );
+    // Talky's own share: what is left of first_frame_ms after the provider waits Talky
+    // measured itself (end-of-turn/final transcript, LLM until the first sentence, TTS until
+    // its first audio byte) — i.e. the hand-offs between them and the first frame write.
+    let mut own: Vec<f64> = turns
+        .iter()
+        .filter_map(|(_, t)| {
+            Some(
+                (t.first_frame_ms? - t.stt_final_ms? - t.first_sentence_ms? - t.tts_ttfb_ms?)
+                    as f64,
+            )
+        })
+        .collect();
+    println!(
+        "server's own time (first_frame_ms - stt_final_ms - first_sentence_ms - tts_ttfb_ms, as the server measured the providers): p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms ({} turns)",
+        p(&mut own, 50.0),
+        p(&mut own, 99.0),
+        max(&own),
+        own.len()
+    );
     println!(
         "opener at the server (J1 opener_ms = first frame - websocket:connected): p50 {:.1} ms, p99 {:.1} ms ({} calls)",
         p(&mut openers, 50.0),
