@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Voice load benchmark: talky-mock (fixed latencies) + talky serve + talky-loadgen.
-# Usage: scripts/voice-bench.sh [CALLS] [SECONDS]
+# Usage: scripts/voice-bench.sh [CALLS] [SECONDS]   (extra talky-loadgen flags in LOADGEN_ARGS,
+#        e.g. LOADGEN_ARGS="--caller-wav caller.wav")
 # Builds release binaries, runs everything on loopback in a temp data dir, prints the
 # loadgen report: server-side J1/J2 numbers read back through GET /calls/{id}/metrics and
 # the callers' client-side view. Latencies of the mocks are subtracted to give the
@@ -50,4 +51,4 @@ CAMPAIGN=$(curl -sf -X POST $API/campaigns -H "authorization: Bearer $TOKEN" -H 
 ./target/release/talky-loadgen --base-url http://127.0.0.1:8099 --token "$TOKEN" --campaign "$CAMPAIGN" \
   --calls "$CALLS" --duration-secs "$SECONDS_PER_CALL" --turn-every-secs $TURN_EVERY_SECS \
   --end-silence-ms $END_SILENCE_MS \
-  --mock-latency-ms $((STT_MS + LLM_MS + TTS_MS)) --server-pid $TALKY_PID
+  --mock-latency-ms $((STT_MS + LLM_MS + TTS_MS)) --server-pid $TALKY_PID ${LOADGEN_ARGS:-}

@@ -45,6 +45,11 @@ struct Args {
     /// The caller speaks (1 s of voice, 3 s into each period) this often; at least 4.
     #[arg(long, default_value_t = 8)]
     turn_every_secs: u64,
+    /// A WAV file (PCM s16, mono or stereo, any sample rate) the caller says on each turn
+    /// instead of 1 s of generated tone; converted to 16 kHz mono. Its length must leave
+    /// 3 s of each turn period for the agent's reply.
+    #[arg(long)]
+    caller_wav: Option<std::path::PathBuf>,
     /// Silence the mock STT needs to end a turn (talky-mock --stt-end-silence-ms).
     /// Subtracted from the client-side numbers only (see --mock-latency-ms).
     #[arg(long, default_value_t = 500)]
@@ -59,10 +64,9 @@ struct Args {
     /// endpointing silence, so the silence is not part of first_frame_ms (endpoint_delay_ms
     /// and stt_final_ms stay near the STT latency, not near --end-silence-ms). With
     /// --stt-latency-ms 0 (scripts/voice-bench.sh) speech_end is the end-of-turn arrival and
-    /// the subtraction is exact; with a non-zero STT latency the mapped window end lands a
-    /// frame or two after the last silence frame arrived, so server-added reads that much
-    /// low (about 40 ms low with --stt-latency-ms 100 in one debug-build run) and can go
-    /// negative.
+    /// the subtraction is exact; with a non-zero STT latency the mapped window end can differ
+    /// from the arrival of the last silence frame by a frame or so (up to the 80 ms STT
+    /// batch when the turn's end was not sent unbatched).
     ///
     /// Client-side server-added = client voice-to-voice − (--end-silence-ms + this): the
     /// client measures from the end of its voiced audio, before the silence.
@@ -180,21 +184,43 @@ fn proc_usage(pid: u32) -> Option<(f64, u64)> {
     Some((ticks / 100.0, hwm))
 }
 
-fn tone(ms: u64, phase: &mut f64) -> Vec<u8> {
-    let n = (16 * ms) as usize;
-    let mut out = Vec::with_capacity(n * 2);
-    for _ in 0..n {
-        let s = (phase.sin() * 8000.0) as i16;
-        *phase += 2.0 * std::f64::consts::PI * 220.0 / 16000.0;
-        out.extend_from_slice(&s.to_le_bytes());
+/// 1 s of a 220 Hz tone as 50 frames of 640 bytes (the default caller turn).
+fn tone_frames() -> Vec<Bytes> {
+    let mut pcm = Vec::with_capacity(32_000);
+    for n in 0..16_000u32 {
+        let t = f64::from(n) / 16_000.0;
+        let s = ((2.0 * std::f64::consts::PI * 220.0 * t).sin() * 8000.0) as i16;
+        pcm.extend_from_slice(&s.to_le_bytes());
     }
-    out
+    pcm.chunks(640).map(Bytes::copy_from_slice).collect()
+}
+
+/// A WAV file as the caller's turn: down-mixed to mono, resampled to 16 kHz, cut into
+/// 640-byte frames (the last one padded with silence).
+fn wav_frames(bytes: &[u8]) -> anyhow::Result<Vec<Bytes>> {
+    let wav = talky_voice::audio::read_wav(bytes).context("reading the caller WAV")?;
+    let channels = usize::from(wav.channels.max(1));
+    let mono: Vec<i16> = wav
+        .samples()
+        .chunks(channels)
+        .map(|c| (c.iter().map(|&s| i32::from(s)).sum::<i32>() / c.len() as i32) as i16)
+        .collect();
+    let mut resampler = talky_voice::audio::Resampler::new(wav.sample_rate, 16_000)
+        .context("caller WAV sample rate")?;
+    let mut out = Vec::new();
+    resampler.process(&mono, &mut out);
+    resampler.flush(&mut out);
+    anyhow::ensure!(!out.is_empty(), "the caller WAV holds no audio");
+    let mut pcm = talky_voice::audio::samples_to_le_bytes(&out);
+    pcm.resize(pcm.len().div_ceil(640) * 640, 0);
+    Ok(pcm.chunks(640).map(Bytes::copy_from_slice).collect())
 }
 
 async fn one_call(
     args: Args,
     client: reqwest::Client,
     stats: Arc<Mutex<Stats>>,
+    voice: Arc<Vec<Bytes>>,
 ) -> anyhow::Result<()> {
     let url = format!(
         "{}/api/v1/campaigns/{}/test-call",
@@ -236,22 +262,23 @@ async fn one_call(
         })
     };
     let mut speech_ends = Vec::new();
-    let mut phase = 0.0;
     let silence = Bytes::from(vec![0u8; 640]);
     let mut tick = tokio::time::interval(Duration::from_millis(20));
     let total_frames = args.duration_secs * 50;
     let turn_frames = args.turn_every_secs.max(4) * 50;
+    let speech_frames = voice.len() as u64;
     for i in 0..total_frames {
         tick.tick().await;
         let in_turn = i % turn_frames;
-        // Speak for 1 s starting 3 s into each period (after the agent's line), unless the
-        // call ends less than 2 s after that speech: a turn never endpointed is not a turn.
-        let room = i - in_turn + 200 + 100 <= total_frames;
-        let frame = if room && (150..200).contains(&in_turn) {
-            if in_turn == 199 {
+        // Speak starting 3 s into each period (after the agent's line), unless the call ends
+        // less than 2 s after that speech: a turn never endpointed is not a turn.
+        let speech_end = 150 + speech_frames;
+        let room = i - in_turn + speech_end + 100 <= total_frames;
+        let frame = if room && (150..speech_end).contains(&in_turn) {
+            if in_turn + 1 == speech_end {
                 speech_ends.push(Instant::now());
             }
-            Bytes::from(tone(20, &mut phase))
+            voice[(in_turn - 150) as usize].clone()
         } else {
             silence.clone()
         };
@@ -287,9 +314,21 @@ async fn main() -> anyhow::Result<()> {
     let client = reqwest::Client::new();
     let before = args.server_pid.and_then(proc_usage);
     let stats = Arc::new(Mutex::new(Stats::default()));
+    let voice = Arc::new(match &args.caller_wav {
+        Some(path) => wav_frames(
+            &std::fs::read(path).with_context(|| format!("reading {}", path.display()))?,
+        )?,
+        None => tone_frames(),
+    });
+    anyhow::ensure!(
+        150 + voice.len() as u64 + 150 <= args.turn_every_secs.max(4) * 50,
+        "the caller's turn ({} ms) leaves less than 3 s of a {} s turn period for the reply",
+        voice.len() * 20,
+        args.turn_every_secs.max(4)
+    );
     let mut tasks = Vec::new();
     for i in 0..args.calls {
-        let (a, c, s) = (args.clone(), client.clone(), stats.clone());
+        let (a, c, s, v) = (args.clone(), client.clone(), stats.clone(), voice.clone());
         tasks.push(tokio::spawn(async move {
             // Stagger starts evenly over one turn period, so caller turns end at a steady
             // rate as in real traffic instead of all calls' turns ending in the same second.
@@ -298,7 +337,7 @@ async fn main() -> anyhow::Result<()> {
                 (i as u64 * period_ms) / a.calls.max(1) as u64,
             ))
             .await;
-            if let Err(e) = one_call(a, c, s.clone()).await {
+            if let Err(e) = one_call(a, c, s.clone(), v).await {
                 eprintln!("call {i} failed: {e:#}");
                 lock(&s).failed_calls += 1;
             }
@@ -476,4 +515,30 @@ async fn main() -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stereo_8_khz_wav_becomes_16_khz_mono_frames() {
+        // 0.5 s of 8 kHz stereo: left a constant, right its negation → the mix is silence.
+        let mut pcm = Vec::new();
+        for _ in 0..4000 {
+            pcm.extend_from_slice(&1000i16.to_le_bytes());
+            pcm.extend_from_slice(&(-1000i16).to_le_bytes());
+        }
+        let wav = talky_voice::audio::wav_bytes(talky_voice::audio::WavSpec::stereo(8000), &pcm);
+        let frames = wav_frames(&wav).unwrap();
+        assert!((25..=26).contains(&frames.len()), "{}", frames.len());
+        assert!(frames.iter().all(|f| f.len() == 640));
+        assert!(frames.iter().all(|f| f.iter().all(|&b| b == 0)));
+
+        // A mono 16 kHz WAV passes through unchanged.
+        let tone = tone_frames().concat();
+        let wav = talky_voice::audio::wav_bytes(talky_voice::audio::WavSpec::mono(16_000), &tone);
+        assert_eq!(wav_frames(&wav).unwrap().concat(), tone);
+        assert!(wav_frames(b"not a wav").is_err());
+    }
 }
