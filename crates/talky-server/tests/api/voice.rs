@@ -10,13 +10,19 @@ use tokio_tungstenite::tungstenite::Message;
 
 #[tokio::test]
 async fn a_test_call_talks_and_persists_on_caller_hangup() {
+    for engine in talky_store::testing::engines() {
+        caller_hangup_flow(engine).await;
+    }
+}
+
+async fn caller_hangup_flow(engine: talky_store::Engine) {
     let mocks = VoiceMocks::scripted(
         &["Yes, tell me more please."],
         openai::MockReply::text("Great. We book appointments for you. Would a demo help?"),
         5,
     )
     .await;
-    let (llm, app) = (&mocks.llm, spawn_voice_app(&mocks).await);
+    let (llm, app) = (&mocks.llm, spawn_voice_app(&mocks, engine).await);
     let t = demo_tenant(&app, "voice@example.com").await;
     let (tenant, campaign) = (t.tenant, t.campaign);
 

@@ -7,6 +7,7 @@ use crate::voice_support::*;
 use talky_core::model::CallStatus;
 use talky_core::ports::store::NewCall;
 use talky_core::Clock;
+use talky_store::Engine;
 use talky_testkit::{deepgram, openai};
 use tokio_tungstenite::tungstenite::Message;
 
@@ -24,7 +25,7 @@ async fn a_caller_barging_in_clears_the_reply_and_only_the_heard_part_is_kept() 
     )
     .await;
     mocks.llm.push_reply(openai::MockReply::text(LONG_REPLY));
-    let app = spawn_voice_app(&mocks).await;
+    let app = spawn_voice_app(&mocks, Engine::Sqlite).await;
     let t = demo_tenant(&app, "barge@example.com").await;
     let (call_id, mut ws) = answered_test_call(&app, &t).await;
 
@@ -126,13 +127,13 @@ async fn ws_next(ws: &mut Ws) -> Message {
 /// A caller turn answered with a goodbye and the `end_call` tool: the session ends on its
 /// own, the tool is never voiced, and the call is finalised as the agent's end. A call with a
 /// carrier id (`carrier`) must also be hung up through the telephony port.
-async fn agent_ends_the_call(carrier: Option<&str>) {
+async fn agent_ends_the_call(carrier: Option<&str>, engine: Engine) {
     let goodbye = openai::MockReply::text("Great, you're all set. Goodbye!").with_tool_call(
         "end_call",
         r#"{"outcome":"goal_achieved","reason":"booked"}"#,
     );
     let mocks = VoiceMocks::scripted(&["Book me for Tuesday."], goodbye, 10).await;
-    let app = spawn_voice_app(&mocks).await;
+    let app = spawn_voice_app(&mocks, engine).await;
     let t = demo_tenant(&app, "agent-end@example.com").await;
     let (call_id, ws_url) = match carrier {
         None => start_test_call(&app, &t).await,
@@ -212,23 +213,31 @@ async fn agent_ends_the_call(carrier: Option<&str>) {
 
 #[tokio::test]
 async fn the_agents_end_call_tool_ends_a_test_call() {
-    agent_ends_the_call(None).await;
+    agent_ends_the_call(None, Engine::Sqlite).await;
 }
 
 #[tokio::test]
 async fn the_agents_end_call_tool_hangs_up_the_carrier_call() {
-    agent_ends_the_call(Some("5b0c6d8e-2f4a-4c1e-9a7b-3d2e1f0a9b8c")).await;
+    for engine in talky_store::testing::engines() {
+        agent_ends_the_call(Some("5b0c6d8e-2f4a-4c1e-9a7b-3d2e1f0a9b8c"), engine).await;
+    }
 }
 
 #[tokio::test]
 async fn an_unrecoverable_stt_failure_ends_the_call_and_persists_it() {
+    for engine in talky_store::testing::engines() {
+        stt_failure_flow(engine).await;
+    }
+}
+
+async fn stt_failure_flow(engine: Engine) {
     let mocks = VoiceMocks::scripted(
         &["When do you open?"],
         openai::MockReply::text("We open at nine."),
         10,
     )
     .await;
-    let app = spawn_voice_app(&mocks).await;
+    let app = spawn_voice_app(&mocks, engine).await;
     let t = demo_tenant(&app, "stt-failure@example.com").await;
     let (call_id, mut ws) = answered_test_call(&app, &t).await;
     send_audio(&mut ws, &caller_turn(800)).await;

@@ -112,10 +112,10 @@ impl VoiceMocks {
     }
 }
 
-/// A SQLite test app whose voice sessions use the mocks.
-pub async fn spawn_voice_app(mocks: &VoiceMocks) -> TestApp {
+/// A test app on `engine` whose voice sessions use the mocks.
+pub async fn spawn_voice_app(mocks: &VoiceMocks, engine: talky_store::Engine) -> TestApp {
     spawn_app_with(
-        talky_store::Engine::Sqlite,
+        engine,
         Options {
             voice: Some(mocks.providers()),
             ..Default::default()
