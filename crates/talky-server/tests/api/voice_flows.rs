@@ -4,6 +4,7 @@
 //! timeout.
 
 use crate::voice_support::*;
+use futures::SinkExt;
 use talky_core::model::CallStatus;
 use talky_core::ports::store::NewCall;
 use talky_core::Clock;
@@ -289,5 +290,43 @@ async fn stt_failure_flow(engine: Engine) {
         app.carrier.hangups().is_empty(),
         "a test call has no carrier"
     );
+    app.cleanup().await;
+}
+
+/// Bad input on the media socket (K): malformed JSON, a chunk that is not whole samples, then
+/// a message over the 256 KiB limit. Nothing panics; the oversized message ends the socket,
+/// and the call is still finalised with its recording and counters.
+#[tokio::test]
+async fn bad_media_input_is_counted_and_an_oversized_message_still_persists_the_call() {
+    let mocks = VoiceMocks::scripted(&[], openai::MockReply::text("Okay."), 10).await;
+    let app = spawn_voice_app(&mocks, Engine::Sqlite).await;
+    let t = demo_tenant(&app, "bad-input@example.com").await;
+    let (call_id, mut ws) = answered_test_call(&app, &t).await;
+    ws.send(Message::Text("{not json".into())).await.unwrap();
+    ws.send(Message::Text(r#"{"event":"websocket:unknown"}"#.into()))
+        .await
+        .unwrap();
+    ws.send(Message::Binary(vec![1u8; 641].into()))
+        .await
+        .unwrap();
+    send_audio(&mut ws, &deepgram::silent_pcm(200)).await;
+    // Over the socket's 256 KiB message limit: the server drops the connection.
+    let _ = ws.send(Message::Binary(vec![0u8; 300 * 1024].into())).await;
+    assert_eq!(next_session_end(&app).await, call_id);
+
+    let detail = app.store.get_call(t.tenant, call_id).await.unwrap();
+    assert_eq!(detail.status, CallStatus::Completed);
+    assert!(detail.end_reason.is_some());
+    let metrics = app.store.call_metrics(t.tenant, call_id).await.unwrap();
+    let counters = metrics.counters.expect("J2 counters saved");
+    assert!(
+        counters["bad_inbound_chunks"].as_u64().unwrap_or(0) >= 1,
+        "{counters}"
+    );
+    assert!(
+        counters["inbound_frames"].as_u64().unwrap_or(0) >= 10,
+        "{counters}"
+    );
+    assert_recording_persisted(&app, t.tenant, call_id).await;
     app.cleanup().await;
 }
