@@ -158,11 +158,12 @@ impl VoiceCallStore for SqlStore {
         if row.2.is_some() {
             return Ok(false);
         }
-        // F7: whole seconds between answer and end; 0 for a call never answered.
-        let duration = row
-            .0
+        // F7: whole seconds between answer and end; 0 for a call never answered. A connect
+        // mark that never landed is healed from the session's own connect time.
+        let answered = row.0.map(|a| a.0).or(end.connected_at);
+        let duration = answered
             .map(|a| {
-                ((end.ended_at - a.0).num_milliseconds() as f64 / 1000.0)
+                ((end.ended_at - a).num_milliseconds() as f64 / 1000.0)
                     .round()
                     .max(0.0) as i64
             })
@@ -171,7 +172,8 @@ impl VoiceCallStore for SqlStore {
             tx,
             "UPDATE calls SET status = 'completed', ended_at = $3, finalized_at = $3, duration_seconds = $4, \
              outcome = $5, end_reason = $6, opted_out = $7, goal_achieved = $8, goal_detail = $9, counters = $10, \
-             updated_at = $3 WHERE id = $1 AND tenant_id = $2 AND finalized_at IS NULL",
+             answered_at = COALESCE(answered_at, $11), updated_at = $3 \
+             WHERE id = $1 AND tenant_id = $2 AND finalized_at IS NULL",
             c,
             t,
             ended,
@@ -181,7 +183,8 @@ impl VoiceCallStore for SqlStore {
             end.opted_out,
             end.goal_achieved,
             end.goal_detail.as_deref(),
-            Json(&end.counters)
+            Json(&end.counters),
+            answered.map(micros)
         )?;
         if changed == 0 {
             return Ok(false);

@@ -2100,6 +2100,7 @@ async fn session_call_to_lead(s: &SqlStore, t: TenantId) -> (Campaign, CallId) {
 /// How a session that ends `at` reports itself at teardown.
 fn session_end(at: DateTime<Utc>, outcome: Outcome, counters: serde_json::Value) -> SessionEnd {
     SessionEnd {
+        connected_at: None,
         ended_at: at,
         outcome,
         end_reason: if outcome == Outcome::OptedOut {
@@ -2112,6 +2113,45 @@ fn session_end(at: DateTime<Utc>, outcome: Outcome, counters: serde_json::Value)
         goal_detail: None,
         counters,
     }
+}
+
+#[tokio::test]
+async fn a_lost_connect_mark_is_healed_at_teardown() {
+    on_each_engine(
+        "a_lost_connect_mark_is_healed_at_teardown",
+        |ctx| async move {
+            let s = &ctx.store;
+            let t = tenant(s, "heal@example.com").await;
+            // The session connected at +10 s but its F2 mark never reached the database.
+            let (_, lost) = session_call_to_lead(s, t).await;
+            let connected = t0() + Duration::seconds(10);
+            let mut end = session_end(
+                connected + Duration::seconds(60),
+                Outcome::Answered,
+                serde_json::json!({}),
+            );
+            end.connected_at = Some(connected);
+            assert!(s
+                .finish_session_call(t, lost, end.clone(), vec![])
+                .await
+                .unwrap());
+            let d = s.get_call(t, lost).await.unwrap();
+            assert_eq!(d.answered_at, Some(connected));
+            assert_eq!(d.duration_seconds, 60);
+
+            // A mark that did land wins over the session's own time.
+            let mut call = NewCall::new("+15550002222", t0());
+            call.campaign_id = None;
+            let marked = s.insert_call(t, call).await.unwrap();
+            let answered = t0() + Duration::seconds(4);
+            assert!(s.mark_call_connected(t, marked, answered).await.unwrap());
+            assert!(s.finish_session_call(t, marked, end, vec![]).await.unwrap());
+            let d = s.get_call(t, marked).await.unwrap();
+            assert_eq!(d.answered_at, Some(answered));
+            assert_eq!(d.duration_seconds, 66);
+        },
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -2269,6 +2309,7 @@ async fn unanswered_session_call_has_zero_duration() {
                 .await
                 .unwrap();
             let end = SessionEnd {
+                connected_at: None,
                 ended_at: t0() + Duration::seconds(30),
                 outcome: Outcome::AgentError,
                 end_reason: "error".into(),

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use talky_core::model::Outcome;
 use talky_core::ports::recording::{recording_key, RecordingStore};
 use talky_core::ports::store::{
-    NewRecording, NewTranscript, RecordingStatus, SessionEnd, Store, TranscriptTurn, TurnMetric,
-    TurnRole,
+    NewRecording, NewTranscript, RecordingStatus, SessionEnd, Store, StoreError, StoreResult,
+    TranscriptTurn, TurnMetric, TurnRole,
 };
 use talky_core::{CallId, CampaignId, TenantId};
 use talky_voice::session::recorder::remove_spooled;
@@ -75,6 +75,37 @@ fn end_call_label(label: &str) -> Option<Outcome> {
     })
 }
 
+/// Attempts per persistence step when the database is unavailable (pool exhausted under
+/// load, a restarting Postgres), with waits of 0.5, 1, 2 and 4 s between them.
+const PERSIST_ATTEMPTS: u32 = 5;
+
+/// Runs one persistence step, trying again while the database is unavailable: a session's
+/// transcript and outcome must survive a moment of overload (H8). Other errors return at once.
+async fn retry_unavailable<T, F, Fut>(
+    call: CallId,
+    what: &'static str,
+    mut step: F,
+) -> StoreResult<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = StoreResult<T>>,
+{
+    let mut wait = std::time::Duration::from_millis(500);
+    let mut attempt = 1;
+    loop {
+        match step().await {
+            Err(StoreError::Unavailable(e)) if attempt < PERSIST_ATTEMPTS => {
+                tracing::warn!(call_id = %call, step = what, attempt, error = %e,
+                    "database unavailable while persisting a call; trying again");
+                tokio::time::sleep(wait).await;
+                wait *= 2;
+                attempt += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
 impl PersistSink {
     async fn store_recording(&self, report: &SessionReport) {
         let now = report.ended_at;
@@ -122,7 +153,11 @@ impl PersistSink {
                 };
             }
         }
-        if let Err(e) = self.store.insert_recording(self.tenant, row).await {
+        let saved = retry_unavailable(self.call, "recording row", || {
+            self.store.insert_recording(self.tenant, row.clone())
+        })
+        .await;
+        if let Err(e) = saved {
             tracing::error!(call_id = %self.call, error = %e, "recording row not saved");
         }
     }
@@ -147,23 +182,24 @@ impl SessionSink for PersistSink {
                     interrupted: t.interrupted.unwrap_or(false),
                 })
                 .collect();
-            if let Err(e) = self
-                .store
-                .save_transcript(
+            let transcript = NewTranscript::from_turns(turns);
+            let saved = retry_unavailable(self.call, "transcript", || {
+                self.store.save_transcript(
                     self.tenant,
                     self.call,
-                    NewTranscript::from_turns(turns),
+                    transcript.clone(),
                     report.ended_at,
                 )
-                .await
-            {
+            })
+            .await;
+            if let Err(e) = saved {
                 tracing::error!(call_id = %self.call, error = %e, "transcript not saved");
             }
         }
         // 5. recording decision
         self.store_recording(&report).await;
         // 6–7. finalise the call (outcome, counters, latencies; opt-out → DNC)
-        let metrics = report
+        let metrics: Vec<TurnMetric> = report
             .latencies
             .iter()
             .enumerate()
@@ -186,6 +222,7 @@ impl SessionSink for PersistSink {
         let outcome = resolve_outcome(&report.hints);
         let end = SessionEnd {
             ended_at: report.ended_at,
+            connected_at: report.connected_at,
             outcome,
             end_reason: report.end_reason.as_str().to_string(),
             opted_out: report.hints.opted_out,
@@ -194,11 +231,12 @@ impl SessionSink for PersistSink {
             goal_detail: report.hints.goal_detail.clone(),
             counters,
         };
-        match self
-            .store
-            .finish_session_call(self.tenant, self.call, end, metrics)
-            .await
-        {
+        let finished = retry_unavailable(self.call, "call finalisation", || {
+            self.store
+                .finish_session_call(self.tenant, self.call, end.clone(), metrics.clone())
+        })
+        .await;
+        match finished {
             Ok(true) => {
                 tracing::info!(call_id = %self.call, reason = report.end_reason.as_str(), "call finalised")
             }
@@ -233,6 +271,47 @@ mod tests {
         assert_eq!(resolve_outcome(&h), Outcome::AgentError);
         h.caller_turns = 2;
         assert_eq!(resolve_outcome(&h), Outcome::Answered);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn persistence_retries_while_the_database_is_unavailable() {
+        let call = CallId(uuid::Uuid::nil());
+        let tries = std::sync::atomic::AtomicU32::new(0);
+        let started = tokio::time::Instant::now();
+        let r: StoreResult<u32> = retry_unavailable(call, "test", || {
+            let n = tries.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+            async move {
+                if n < 3 {
+                    Err(StoreError::Unavailable("pool timed out".into()))
+                } else {
+                    Ok(n)
+                }
+            }
+        })
+        .await;
+        assert_eq!(r.unwrap(), 3);
+        assert_eq!(started.elapsed(), std::time::Duration::from_millis(1500));
+
+        // It gives up after the last attempt, and never retries other errors.
+        let tries = std::sync::atomic::AtomicU32::new(0);
+        let r: StoreResult<()> = retry_unavailable(call, "test", || {
+            tries.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            async { Err(StoreError::Unavailable("down".into())) }
+        })
+        .await;
+        assert!(matches!(r, Err(StoreError::Unavailable(_))));
+        assert_eq!(
+            tries.load(std::sync::atomic::Ordering::SeqCst),
+            PERSIST_ATTEMPTS
+        );
+        let tries = std::sync::atomic::AtomicU32::new(0);
+        let r: StoreResult<()> = retry_unavailable(call, "test", || {
+            tries.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            async { Err(StoreError::NotFound) }
+        })
+        .await;
+        assert!(matches!(r, Err(StoreError::NotFound)));
+        assert_eq!(tries.load(std::sync::atomic::Ordering::SeqCst), 1);
     }
 
     #[test]

@@ -450,6 +450,7 @@ async fn call_metrics_after_the_session_ends() {
         // Teardown writes the counters and two J1 records (given out of order).
         let counters = json!({"inbound_frames": 1500, "outbound_frames": 900, "barge_ins": 1, "opener_ms": 640});
         let end = SessionEnd {
+            connected_at: None,
             ended_at: at("2025-06-18T11:00:30Z"),
             outcome: Outcome::Answered,
             end_reason: "caller_hangup".into(),
@@ -566,6 +567,7 @@ async fn call_metrics_after_the_session_ends() {
         )
         .await;
         let end = SessionEnd {
+            connected_at: None,
             ended_at: at("2025-06-18T11:05:10Z"),
             outcome: Outcome::AgentError,
             end_reason: "error".into(),

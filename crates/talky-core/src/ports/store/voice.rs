@@ -44,6 +44,10 @@ pub struct SessionCall {
 #[derive(Debug, Clone, PartialEq)]
 pub struct SessionEnd {
     pub ended_at: DateTime<Utc>,
+    /// When the media socket connected, as the session saw it. Used as `answered_at` when
+    /// the connect mark (F2) never landed (e.g. the database was unavailable then), so the
+    /// call's duration and minutes are still right.
+    pub connected_at: Option<DateTime<Utc>>,
     pub outcome: Outcome,
     pub end_reason: String,
     pub opted_out: bool,
