@@ -79,6 +79,19 @@ impl SqlStore {
         })
     }
 
+    /// The writer without a transaction, for a single statement (it commits on its own).
+    /// On SQLite this holds the one writer connection for one round trip instead of the
+    /// three of begin/statement/commit, which matters when the runtime is busy: the writer
+    /// is held while the task that owns it waits to be polled.
+    pub(crate) async fn write(&self) -> Result<Handle, StoreError> {
+        Ok(match &self.pools {
+            Pools::Sqlite { write, .. } => {
+                Handle::SqliteConn(write.acquire().await.map_err(map_err)?)
+            }
+            Pools::Pg(p) => Handle::PgConn(p.acquire().await.map_err(map_err)?),
+        })
+    }
+
     /// A write transaction; commit it with [`Handle::commit`], or drop it to roll back.
     pub(crate) async fn begin(&self) -> Result<Handle, StoreError> {
         Ok(match &self.pools {

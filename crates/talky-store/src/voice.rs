@@ -123,16 +123,16 @@ impl VoiceCallStore for SqlStore {
         call: CallId,
         at: DateTime<Utc>,
     ) -> StoreResult<bool> {
-        let mut tx = self.begin().await?;
+        // One statement: no transaction needed.
+        let mut h = self.write().await?;
         let n = execute!(
-            tx,
+            h,
             "UPDATE calls SET status = 'in_progress', answered_at = COALESCE(answered_at, $3), updated_at = $3 \
              WHERE id = $1 AND tenant_id = $2 AND status IN ('initiated', 'ringing', 'answered')",
             DbId(call.0),
             DbId(tenant.0),
             micros(at)
         )?;
-        tx.commit().await?;
         Ok(n == 1)
     }
 
