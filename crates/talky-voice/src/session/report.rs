@@ -2,8 +2,9 @@
 //!
 //! Every end path — caller hang-up, agent end, stop, socket error, provider failure, maximum
 //! duration, shutdown — produces exactly one [`SessionReport`] and passes it to the
-//! [`SessionSink`] (H8). The session does no I/O of its own: the server's sink writes the
-//! transcript, stores the recording through the `RecordingStore` port (or marks it discarded),
+//! [`SessionSink`] (H8). Apart from spooling the recording to local files (on the blocking
+//! pool, see `recorder`), the session does no I/O of its own: the server's sink writes the
+//! transcript, moves the recording into the `RecordingStore` (or marks it discarded),
 //! finalises the call and applies opt-out → DNC, in the H9 order.
 
 use async_trait::async_trait;
